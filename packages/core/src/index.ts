@@ -1,0 +1,40 @@
+export {
+  createContext,
+  type AttemptEnd,
+  type Context,
+  type ContextInit,
+  type DeferFn,
+  type OutputRecord,
+  type RecordHeader,
+  type SourceRecord,
+} from './context.js';
+export {
+  AbortedError,
+  ConfigError,
+  DeadlineExceededError,
+  DeferError,
+  HandlerError,
+  InvalidRecordError,
+  NonErrorThrown,
+  QueueOverflowError,
+  RxKafkaError,
+  toError,
+} from './errors.js';
+export { BREAK, handler, named, type Break, type Handler, type HandlerFn, type HandlerResult } from './handler.js';
+export { mergeMapByKey, PoolGauges, type MergeMapByKeyOptions } from './merge-map-by-key.js';
+export { parseOptions } from './options.js';
+export {
+  invalidOutcome,
+  isDeadLetter,
+  type AbortedOutcome,
+  type BreakOutcome,
+  type DeadLetterOutcome,
+  type FailedOutcome,
+  type InvalidOutcome,
+  type OkOutcome,
+  type Outcome,
+  type OutcomeKind,
+  type TimeoutOutcome,
+} from './outcome.js';
+export type { RetryOptions } from './retry.js';
+export { runChain, type ChainInput, type Ordering, type RunChainOptions } from './run-chain.js';

@@ -1,0 +1,271 @@
+import { isObservable, of, take, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import type { AttemptEnd, DeferFn } from './context.js';
+import type { RecordContext } from './context.js';
+import { runDefers } from './defers.js';
+import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
+import { BREAK, invokeHandler, isLiftedHandler, isPromiseLike, type Handler } from './handler.js';
+import type { Outcome } from './outcome.js';
+import type { RetryPolicy } from './retry.js';
+
+/** runChain's options after validation and defaults. */
+export interface ChainSettings<R, S> {
+  readonly handlers: readonly Handler<R, S>[];
+  readonly handlerNames: readonly string[];
+  readonly timeoutMs: number;
+  readonly deferTimeoutMs: number;
+  readonly staticDefers: readonly DeferFn[];
+  readonly retry: RetryPolicy;
+  readonly scheduler: SchedulerLike;
+}
+
+type Failure = HandlerError | DeadlineExceededError | AbortedError;
+
+/**
+ * Drives one record through its attempts: handlers in order, the deadline, the outer abort,
+ * defers after every attempt, retries with backoff, and finally one outcome.
+ * A state machine rather than an operator chain: the per-record path is the hottest one.
+ */
+export class RecordRun<R, S> {
+  // The context of the attempt in progress.
+  private ctx: RecordContext<R, S>;
+  // Scheduler time at which the first attempt started.
+  private readonly startedAt: number;
+  // Index of the handler running now (or where the chain stopped).
+  private position = 0;
+  // True once the current attempt ended; anything that arrives later is discarded.
+  private attemptEnded = false;
+  // True once the subscriber went away; defers still run but nothing is emitted.
+  private cancelled = false;
+  // A running Observable handler or plain operator.
+  private inner: Subscription | undefined;
+  // The deadline timer, or the backoff timer between attempts.
+  private timer: Subscription | undefined;
+
+  constructor(
+    first: RecordContext<R, S>,
+    private readonly settings: ChainSettings<R, S>,
+    private readonly subscriber: Subscriber<Outcome<R, S>>,
+  ) {
+    this.ctx = first;
+    this.startedAt = settings.scheduler.now();
+  }
+
+  start(): void {
+    this.beginAttempt(this.ctx);
+  }
+
+  /** The subscriber unsubscribed (shutdown): abort the attempt; its defers still run. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.timer?.unsubscribe();
+    this.endAttempt('aborted', new AbortedError('unsubscribed'));
+  }
+
+  private beginAttempt(ctx: RecordContext<R, S>): void {
+    const { settings } = this;
+    this.ctx = ctx;
+    this.position = 0;
+    this.attemptEnded = false;
+    for (const defer of settings.staticDefers) ctx.defer(defer);
+    const outer = ctx.outerSignal;
+    if (outer?.aborted === true) {
+      this.endAttempt('aborted', new AbortedError(outer.reason));
+      return;
+    }
+    outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+    if (settings.timeoutMs !== Number.POSITIVE_INFINITY) {
+      ctx.deadline = settings.scheduler.now() + settings.timeoutMs;
+      this.timer = settings.scheduler.schedule(this.onDeadline, settings.timeoutMs);
+    }
+    this.runFrom(0);
+  }
+
+  private readonly onOuterAbort = (): void => {
+    this.endAttempt('aborted', new AbortedError(this.ctx.outerSignal?.reason));
+  };
+
+  private readonly onDeadline = (): void => {
+    this.endAttempt('timeout', new DeadlineExceededError(this.handlerName(), this.settings.timeoutMs));
+  };
+
+  /** Runs handlers from `index` on; returns when the chain ends or waits on an async handler. */
+  private runFrom(index: number): void {
+    const { handlers } = this.settings;
+    const ctx = this.ctx;
+    for (let i = index; i < handlers.length; i++) {
+      if (this.attemptEnded) return;
+      this.position = i;
+      const current = handlers[i];
+      if (current === undefined) break;
+      if (!isLiftedHandler(current)) {
+        this.subscribeOperator(current, i);
+        return;
+      }
+      let result;
+      try {
+        result = invokeHandler(current.body, ctx);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      if (result === undefined) continue;
+      if (result === BREAK) {
+        this.endAttempt('break');
+        return;
+      }
+      if (isObservable(result)) {
+        let verdict: unknown;
+        let settled = false;
+        const subscription = result.subscribe({
+          next: (value) => {
+            verdict = value;
+          },
+          error: (error: unknown) => {
+            settled = true;
+            this.fail(error);
+          },
+          complete: () => {
+            settled = true;
+            this.continueAfter(i, verdict);
+          },
+        });
+        if (!settled) this.inner = subscription;
+        return;
+      }
+      if (isPromiseLike(result)) {
+        result.then(
+          (verdict) => {
+            if (this.ctx === ctx && !this.attemptEnded) this.continueAfter(i, verdict);
+          },
+          (error: unknown) => {
+            if (this.ctx === ctx && !this.attemptEnded) this.fail(error);
+          },
+        );
+        return;
+      }
+    }
+    this.endAttempt('ok');
+  }
+
+  private continueAfter(index: number, verdict: unknown): void {
+    this.inner = undefined;
+    if (verdict === BREAK) this.endAttempt('break');
+    else this.runFrom(index + 1);
+  }
+
+  /** A plain RxJS operator: it continues the chain by emitting the context, breaks by not emitting. */
+  private subscribeOperator(operator: Handler<R, S>, index: number): void {
+    let emitted = false;
+    let settled = false;
+    const subscription = of(this.ctx)
+      .pipe(operator, take(1))
+      .subscribe({
+        next: () => {
+          emitted = true;
+        },
+        error: (error: unknown) => {
+          settled = true;
+          this.fail(error);
+        },
+        complete: () => {
+          settled = true;
+          this.continueAfter(index, emitted ? undefined : BREAK);
+        },
+      });
+    if (!settled) this.inner = subscription;
+  }
+
+  private fail(error: unknown): void {
+    this.endAttempt(
+      'failed',
+      error instanceof HandlerError ? error : new HandlerError(this.handlerName(), toError(error)),
+    );
+  }
+
+  private handlerName(): string {
+    return this.settings.handlerNames[this.position] ?? 'none';
+  }
+
+  private endAttempt(end: AttemptEnd, error?: Failure): void {
+    if (this.attemptEnded) return;
+    this.attemptEnded = true;
+    const ctx = this.ctx;
+    this.inner?.unsubscribe();
+    this.inner = undefined;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    ctx.outerSignal?.removeEventListener('abort', this.onOuterAbort);
+    // Work still in flight must learn it is no longer wanted before cleanup starts.
+    if (end === 'timeout' || end === 'aborted') ctx.abort(error);
+    runDefers(ctx.defers, end, this.settings.deferTimeoutMs, this.settings.scheduler, (deferErrors) => {
+      this.afterDefers(end, error, deferErrors);
+    });
+  }
+
+  private afterDefers(end: AttemptEnd, error: Failure | undefined, deferErrors: DeferError[]): void {
+    if (this.cancelled) return;
+    const { retry } = this.settings;
+    const ctx = this.ctx;
+    if (
+      (end === 'failed' || end === 'timeout') &&
+      ctx.attempt < retry.maxAttempts &&
+      retry.retryable(error as HandlerError | DeadlineExceededError, ctx as RecordContext<unknown, unknown>)
+    ) {
+      this.waitThenRetry(retry.delayAfter(ctx.attempt));
+      return;
+    }
+    this.emit(end, error, deferErrors);
+  }
+
+  private waitThenRetry(delay: number): void {
+    const outer = this.ctx.outerSignal;
+    const onAbort = (): void => {
+      this.timer?.unsubscribe();
+      this.emit('aborted', new AbortedError(outer?.reason), []);
+    };
+    if (outer?.aborted === true) {
+      onAbort();
+      return;
+    }
+    outer?.addEventListener('abort', onAbort, { once: true });
+    this.timer = this.settings.scheduler.schedule(() => {
+      outer?.removeEventListener('abort', onAbort);
+      this.beginAttempt(this.ctx.nextAttempt(Number.POSITIVE_INFINITY));
+    }, delay);
+  }
+
+  private emit(end: AttemptEnd, error: Failure | undefined, deferErrors: DeferError[]): void {
+    const ctx = this.ctx;
+    const base = {
+      context: ctx,
+      source: ctx.source,
+      attempt: ctx.attempt,
+      durationMs: this.settings.scheduler.now() - this.startedAt,
+      deferErrors,
+      ack: ctx.ack,
+    };
+    const handler = this.handlerName();
+    let outcome: Outcome<R, S>;
+    switch (end) {
+      case 'ok':
+        outcome = { kind: 'ok', ...base };
+        break;
+      case 'break':
+        outcome = { kind: 'break', handler, ...base };
+        break;
+      case 'failed':
+        outcome = { kind: 'failed', handler, error: error as HandlerError, ...base };
+        break;
+      case 'timeout':
+        outcome = { kind: 'timeout', handler, error: error as DeadlineExceededError, ...base };
+        break;
+      case 'aborted':
+        outcome = { kind: 'aborted', handler, error: error as AbortedError, ...base };
+        break;
+    }
+    this.subscriber.next(outcome);
+    this.subscriber.complete();
+  }
+}
+

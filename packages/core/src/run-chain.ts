@@ -1,0 +1,131 @@
+import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { z } from 'zod';
+import { RecordContext, type Context, type DeferFn } from './context.js';
+import type { Handler } from './handler.js';
+import { mergeMapByKey, PoolGauges } from './merge-map-by-key.js';
+import { durationMs, fn, parseOptions, positiveInt } from './options.js';
+import type { InvalidOutcome, Outcome } from './outcome.js';
+import { RecordRun, type ChainSettings } from './record-run.js';
+import { retryPolicy, retrySchema, type RetryOptions } from './retry.js';
+
+/** What must not overlap: one key at a time, one partition at a time, or nothing. */
+export type Ordering = 'key' | 'partition' | 'unordered';
+
+export interface RunChainOptions<R, S> {
+  /** Records processed at once: the worker pool size. Default 16. */
+  readonly concurrency?: number;
+  /** Per-attempt deadline in milliseconds. On expiry the signal aborts and the outcome is `timeout`. Default: none. */
+  readonly timeout?: number;
+  /** Default `'key'`: handlers never overlap for one key and outcomes keep input order per key. */
+  readonly ordering?: Ordering;
+  /** Retries of failed and timed-out attempts. Default: one attempt. */
+  readonly retry?: RetryOptions<R, S>;
+  /** Defers registered before every attempt, so they run after all the ones handlers register. */
+  readonly defers?: readonly DeferFn[];
+  /** Bound on each async defer, in milliseconds. Default 5000. */
+  readonly deferTimeout?: number;
+  /** Most records waiting for a worker or their key before the stream errors. Default 10,000. */
+  readonly maxQueued?: number;
+  /** Live pool counters, for metrics. */
+  readonly gauges?: PoolGauges;
+  /** Where deadlines, backoff and durations are timed. Default `asyncScheduler` (virtual in marble tests). */
+  readonly scheduler?: SchedulerLike;
+}
+
+const optionsSchema = z.strictObject({
+  concurrency: positiveInt('the worker pool size').optional(),
+  timeout: durationMs('a per-record deadline').positive({ error: 'a per-record deadline in milliseconds (a number > 0)' }).optional(),
+  ordering: z.enum(['key', 'partition', 'unordered'], { error: "one of 'key', 'partition', 'unordered'" }).optional(),
+  retry: retrySchema.optional(),
+  defers: z.array(fn<DeferFn>('a defer')).optional(),
+  deferTimeout: durationMs('a bound on each defer').optional(),
+  maxQueued: positiveInt('the most records allowed to wait').optional(),
+  gauges: z.instanceof(PoolGauges, { error: 'a PoolGauges instance' }).optional(),
+  scheduler: z.custom<SchedulerLike>(
+    (value) => typeof (value as Partial<SchedulerLike> | null)?.schedule === 'function',
+    { error: 'an RxJS scheduler' },
+  ).optional(),
+});
+
+/** A record for runChain: a context to run, or an invalid record that passes straight through. */
+export type ChainInput<R, S> = Context<R, S> | InvalidOutcome;
+
+/**
+ * Runs every context through the handlers in strict order, many records at once.
+ *
+ * Each record gets a deadline, retries, and defers that always run (in reverse order) before
+ * its outcome is emitted. The stream never errors because one record failed: failures are outcomes.
+ *
+ * @example
+ * ```ts
+ * contexts$.pipe(
+ *   runChain([validate, enrich, score], { concurrency: 64, timeout: 5_000, ordering: 'key' }),
+ * ).subscribe((outcome) => console.log(outcome.kind)); // 'ok' | 'break' | 'failed' | 'timeout' | ...
+ * ```
+ * @param chain Handlers, run in order: the Go original's base handler list.
+ * @param options Validated now; a bad option throws a `ConfigError` naming it.
+ * @return An operator from contexts to outcomes.
+ */
+export function runChain<R, S>(
+  chain: readonly Handler<R, S>[],
+  options?: RunChainOptions<R, S>,
+): OperatorFunction<ChainInput<R, S>, Outcome<R, S>> {
+  if (!Array.isArray(chain) || chain.some((h) => typeof h !== 'function')) {
+    throw new TypeError('runChain: chain must be an array of handlers (operators over contexts)');
+  }
+  const parsed = parseOptions(optionsSchema, options);
+  const settings: ChainSettings<R, S> = {
+    handlers: [...chain],
+    handlerNames: chain.map((h, i) => h.handlerName ?? `handler#${String(i)}`),
+    timeoutMs: parsed.timeout ?? Number.POSITIVE_INFINITY,
+    deferTimeoutMs: parsed.deferTimeout ?? 5_000,
+    staticDefers: parsed.defers ?? [],
+    retry: retryPolicy(parsed.retry as RetryOptions<never, never> | undefined),
+    scheduler: parsed.scheduler ?? asyncScheduler,
+  };
+  const keyOf = orderingKey(parsed.ordering ?? 'key');
+  const poolOptions = {
+    ...(parsed.concurrency === undefined ? {} : { concurrency: parsed.concurrency }),
+    ...(parsed.maxQueued === undefined ? {} : { maxQueued: parsed.maxQueued }),
+    ...(parsed.gauges === undefined ? {} : { gauges: parsed.gauges }),
+  };
+  return mergeMapByKey((input: ChainInput<R, S>) => keyOf(input), (input) => runRecord(input, settings), poolOptions);
+}
+
+function runRecord<R, S>(input: ChainInput<R, S>, settings: ChainSettings<R, S>): Observable<Outcome<R, S>> {
+  return new Observable<Outcome<R, S>>((subscriber) => {
+    if (!(input instanceof RecordContext)) {
+      if (isInvalidOutcome(input)) {
+        subscriber.next(input);
+        subscriber.complete();
+        return;
+      }
+      subscriber.error(new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'));
+      return;
+    }
+    const run = new RecordRun(input as RecordContext<R, S>, settings, subscriber);
+    run.start();
+    return () => {
+      run.cancel();
+    };
+  });
+}
+
+function isInvalidOutcome(input: unknown): input is InvalidOutcome {
+  return (input as Partial<InvalidOutcome> | null)?.kind === 'invalid';
+}
+
+/** The key under which records must not overlap; `undefined` when any order will do. */
+function orderingKey(ordering: Ordering): (input: ChainInput<unknown, unknown>) => string | undefined {
+  switch (ordering) {
+    case 'unordered':
+      return () => undefined;
+    case 'partition':
+      return (input) => (isInvalidOutcome(input) ? undefined : `${input.topic}\u0000${String(input.partition)}`);
+    case 'key':
+      // Records without a key carry no order to keep (Kafka spreads them over partitions).
+      // latin1 maps every byte to one char, so distinct binary keys never collide.
+      return (input) =>
+        isInvalidOutcome(input) || input.source.key === null ? undefined : `${input.topic}\u0000${input.source.key.toString('latin1')}`;
+  }
+}
