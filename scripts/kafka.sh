@@ -5,7 +5,8 @@
 #   scripts/kafka.sh resolve                               fetch the jars into .cache/kafka/libs (idempotent)
 #   scripts/kafka.sh start [--dir DIR] [--port PORT] [--owner-pid PID]
 #                                                          start a broker; prints "127.0.0.1:PORT" on stdout
-#   scripts/kafka.sh stop [--dir DIR | --port PORT]        stop it (without arguments: every .cache/kafka/run-*)
+#   scripts/kafka.sh stop [--dir DIR | --port PORT] [--keep-data]
+#                                                          stop it and delete its data (no DIR/PORT: every .cache/kafka/run-*)
 #
 # stdout carries only the broker address so callers can capture it; everything else goes to stderr.
 # Environment: JAVA_HOME, KAFKA_HEAP_OPTS (default "-Xms512m -Xmx1g"), KAFKA_START_TIMEOUT (seconds, default 90),
@@ -159,7 +160,7 @@ EOF
 }
 
 parse_dir_port() {
-  DIR="" PORT="" OWNER_PID=""
+  DIR="" PORT="" OWNER_PID="" KEEP_DATA=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --dir) DIR="${2:?--dir needs a value}"; shift 2 ;;
@@ -168,6 +169,7 @@ parse_dir_port() {
       --port=*) PORT="${1#*=}"; shift ;;
       --owner-pid) OWNER_PID="${2:?--owner-pid needs a value}"; shift 2 ;;
       --owner-pid=*) OWNER_PID="${1#*=}"; shift ;;
+      --keep-data) KEEP_DATA=1; shift ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -298,7 +300,11 @@ stop_dir() {
       done
     fi
   fi
-  rm -f "$dir/broker.pid"
+  # The watchdog notices the broker is gone and exits by itself within a second.
+  rm -f "$dir/broker.pid" "$dir/watchdog.pid"
+  # A stopped broker's data is never reused (start always formats afresh) and benchmarks can leave
+  # gigabytes behind; broker.log and server.properties stay for post-mortems.
+  [[ -n "$KEEP_DATA" ]] || rm -rf "$dir/data"
 }
 
 cmd_stop() {
@@ -319,7 +325,7 @@ cmd_stop() {
 }
 
 usage() {
-  sed -n '2,12p' "$SCRIPT" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "$SCRIPT" | sed 's/^# \{0,1\}//' >&2
 }
 
 main() {

@@ -4,6 +4,8 @@
  *
  * Set KAFKA_BROKERS to point the tests at an existing cluster instead (e.g. a CI service).
  */
+// Without a direct import of 'vitest', tsc rejects the augmentation below (TS2664) under pnpm's layout.
+import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 // Relative import: @rxkafka/testing has no index entry point yet.
 import { startKafkaBroker } from '../packages/testing/src/broker.js';

@@ -81,8 +81,16 @@ export interface ContextInit<R, S> {
 
 const noop = (): void => undefined;
 
+/** Brands contexts across copies of this package (`instanceof` fails when two copies are loaded). */
+const CONTEXT_BRAND = Symbol.for('rxkafka.context');
+
+export function isRecordContext(value: unknown): value is RecordContext<unknown, unknown> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CONTEXT_BRAND] === true;
+}
+
 /** The concrete context. Internal fields are reachable only inside `@rxkafka/core`. */
 export class RecordContext<R, S> implements Context<R, S> {
+  readonly [CONTEXT_BRAND] = true;
   readonly outputs: OutputRecord[] = [];
   /** Cleanups in registration order; run in reverse. */
   readonly defers: DeferFn[] = [];

@@ -82,7 +82,9 @@ export function mergeMapByKey<T, O>(
         gauges.active = active;
         if (active > gauges.peakActive) gauges.peakActive = active;
         let done = false;
-        const inner = from(project(value)).subscribe({
+        // Stays undefined when the inner completes synchronously, inside `subscribe`.
+        let inner: Subscription | undefined = undefined;
+        inner = from(project(value)).subscribe({
           next: (output) => {
             subscriber.next(output);
           },
@@ -91,7 +93,7 @@ export function mergeMapByKey<T, O>(
           },
           complete: () => {
             done = true;
-            inners.remove(inner);
+            if (inner !== undefined) inners.remove(inner);
             active--;
             gauges.active = active;
             release(key);

@@ -1,6 +1,6 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { z } from 'zod';
-import { RecordContext, type Context, type DeferFn } from './context.js';
+import { isRecordContext, type Context, type DeferFn, type RecordContext } from './context.js';
 import type { Handler } from './handler.js';
 import { mergeMapByKey, PoolGauges } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
@@ -94,7 +94,7 @@ export function runChain<R, S>(
 
 function runRecord<R, S>(input: ChainInput<R, S>, settings: ChainSettings<R, S>): Observable<Outcome<R, S>> {
   return new Observable<Outcome<R, S>>((subscriber) => {
-    if (!(input instanceof RecordContext)) {
+    if (!isRecordContext(input)) {
       if (isInvalidOutcome(input)) {
         subscriber.next(input);
         subscriber.complete();

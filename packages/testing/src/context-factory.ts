@@ -1,0 +1,36 @@
+import { createContext, type Context, type RecordHeader, type SourceRecord } from '@rxkafka/core';
+
+export interface TestContextInit<S> {
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: number;
+  readonly key?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly timestamp?: number;
+  readonly state?: S;
+  readonly signal?: AbortSignal;
+  readonly ack?: () => void;
+}
+
+let nextOffset = 0;
+
+/** A context for a handler test: a record with plausible Kafka coordinates and empty state. */
+export function testContext<R, S = Record<string, unknown>>(record: R, init: TestContextInit<S> = {}): Context<R, S> {
+  const headers: RecordHeader[] = Object.entries(init.headers ?? {}).map(([key, value]) => ({ key, value: Buffer.from(value) }));
+  const source: SourceRecord = {
+    topic: init.topic ?? 'test-topic',
+    partition: init.partition ?? 0,
+    offset: init.offset ?? nextOffset++,
+    key: init.key === undefined || init.key === null ? null : Buffer.from(init.key),
+    value: Buffer.from(JSON.stringify(record) ?? 'null'),
+    headers,
+    timestamp: init.timestamp ?? 0,
+  };
+  return createContext({
+    record,
+    source,
+    state: init.state ?? ({} as S),
+    ...(init.signal === undefined ? {} : { signal: init.signal }),
+    ...(init.ack === undefined ? {} : { ack: init.ack }),
+  });
+}
