@@ -77,6 +77,8 @@ export interface ContextInit<R, S> {
   readonly signal?: AbortSignal;
   /** Called by the sink once the record is fully handled, so its offset may be committed. */
   readonly ack?: () => void;
+  /** Called by the sink for a record that was not finished (aborted): it stays uncommitted. */
+  readonly nack?: () => void;
 }
 
 const noop = (): void => undefined;
@@ -109,6 +111,7 @@ export class RecordContext<R, S> implements Context<R, S> {
     /** Outer cancellation (shutdown, revoke), shared by all attempts. */
     readonly outerSignal: AbortSignal | undefined,
     readonly ack: () => void,
+    readonly nack: () => void,
     readonly attempt: number,
     /** Set by runChain when the attempt starts; mutable to spare an allocation per record. */
     public deadline: number,
@@ -170,6 +173,7 @@ export class RecordContext<R, S> implements Context<R, S> {
       this.state,
       this.outerSignal,
       this.ack,
+      this.nack,
       this.attempt + 1,
       deadline,
     );
@@ -184,6 +188,7 @@ export function createContext<R, S>(init: ContextInit<R, S>): Context<R, S> {
     init.state,
     init.signal,
     init.ack ?? noop,
+    init.nack ?? noop,
     1,
     Number.POSITIVE_INFINITY,
   );

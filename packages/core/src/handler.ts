@@ -63,6 +63,8 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
 
 /** Gives a plain RxJS operator a name for outcomes and errors. */
 export function named<R, S>(name: string, operator: OperatorFunction<Context<R, S>, Context<R, S>>): Handler<R, S> {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('named: name must be a non-empty string');
+  if (typeof operator !== 'function') throw new TypeError(`named "${name}": operator must be a function`);
   const wrapped = (source: Observable<Context<R, S>>): Observable<Context<R, S>> => operator(source);
   return Object.assign(wrapped, { handlerName: name });
 }

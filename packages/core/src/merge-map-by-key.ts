@@ -84,7 +84,16 @@ export function mergeMapByKey<T, O>(
         let done = false;
         // Stays undefined when the inner completes synchronously, inside `subscribe`.
         let inner: Subscription | undefined = undefined;
-        inner = from(project(value)).subscribe({
+        let projected: ObservableInput<O>;
+        try {
+          projected = project(value);
+        } catch (error) {
+          active--;
+          gauges.active = active;
+          subscriber.error(error);
+          return;
+        }
+        inner = from(projected).subscribe({
           next: (output) => {
             subscriber.next(output);
           },
@@ -107,13 +116,12 @@ export function mergeMapByKey<T, O>(
       const release = (key: unknown): void => {
         if (key === UNORDERED) return;
         const behind = busyKeys.get(key);
-        const next = behind?.shift();
-        if (behind === undefined || behind === null || next === undefined) {
+        if (behind === undefined || behind === null || behind.length === 0) {
           busyKeys.delete(key);
           gauges.keys = busyKeys.size;
           return;
         }
-        ready.push({ value: next, key });
+        ready.push({ value: behind.shift() as T, key });
       };
 
       const drain = (): void => {
@@ -160,6 +168,8 @@ export function mergeMapByKey<T, O>(
 
       const sourceSubscription = source.subscribe({
         next: (value) => {
+          // A synchronous source may keep emitting after the output has errored.
+          if (subscriber.closed) return;
           let key: unknown;
           try {
             key = keyOf(value);
@@ -181,6 +191,9 @@ export function mergeMapByKey<T, O>(
       return () => {
         sourceSubscription.unsubscribe();
         inners.unsubscribe();
+        gauges.active = 0;
+        gauges.queued = 0;
+        gauges.keys = 0;
       };
     });
 }

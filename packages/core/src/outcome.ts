@@ -11,6 +11,8 @@ interface OutcomeBase {
   readonly deferErrors: readonly DeferError[];
   /** Marks the record fully handled so its offset may be committed. Sinks call this, handlers never do. */
   readonly ack: () => void;
+  /** Releases a record that was not finished (aborted) without committing it; it will be redelivered. */
+  readonly nack: () => void;
 }
 
 /** Every handler ran; `context.outputs` are ready to produce. */
@@ -74,8 +76,13 @@ export function isDeadLetter<R, S>(outcome: Outcome<R, S>): outcome is DeadLette
 }
 
 /** The outcome for a record that never became a context. */
-export function invalidOutcome(source: SourceRecord, error: InvalidRecordError, ack: () => void = noop): InvalidOutcome {
-  return { kind: 'invalid', source, error, attempt: 1, durationMs: 0, deferErrors: [], ack };
+export function invalidOutcome(
+  source: SourceRecord,
+  error: InvalidRecordError,
+  ack: () => void = noop,
+  nack: () => void = noop,
+): InvalidOutcome {
+  return { kind: 'invalid', source, error, attempt: 1, durationMs: 0, deferErrors: [], ack, nack };
 }
 
 function noop(): void {

@@ -244,6 +244,7 @@ export class RecordRun<R, S> {
       durationMs: this.settings.scheduler.now() - this.startedAt,
       deferErrors,
       ack: ctx.ack,
+      nack: ctx.nack,
     };
     const handler = this.handlerName();
     let outcome: Outcome<R, S>;

@@ -36,7 +36,7 @@ export function fromMemory<R, S = Record<string, unknown>>(
     let pumping = false;
     let exhausted = false;
 
-    const ack = (): void => {
+    const settle = (): void => {
       inFlight--;
       pump();
     };
@@ -54,7 +54,12 @@ export function fromMemory<R, S = Record<string, unknown>>(
         const offset = offsets.get(partition) ?? 0;
         offsets.set(partition, offset + 1);
         inFlight++;
-        let acked = false;
+        let settled = false;
+        const settleOnce = (): void => {
+          if (settled) return;
+          settled = true;
+          settle();
+        };
         subscriber.next(
           createContext({
             record: value,
@@ -68,11 +73,8 @@ export function fromMemory<R, S = Record<string, unknown>>(
               timestamp: Date.now(),
             },
             state: makeState(),
-            ack: () => {
-              if (acked) return;
-              acked = true;
-              ack();
-            },
+            ack: settleOnce,
+            nack: settleOnce,
           }),
         );
       }
@@ -84,11 +86,12 @@ export function fromMemory<R, S = Record<string, unknown>>(
   });
 }
 
-/** An in-memory sink: collects the outputs of `ok` outcomes, then acknowledges every outcome except aborted ones. */
+/** An in-memory sink: collects the outputs of `ok` outcomes, then acknowledges every outcome (aborted ones are released, not acknowledged). */
 export function toMemory<R, S>(outputs: OutputRecord[] = []): MonoTypeOperatorFunction<Outcome<R, S>> {
   return tap((outcome) => {
     if (outcome.kind === 'ok') outputs.push(...outcome.context.outputs);
-    // An aborted record was never finished: leaving it unacknowledged means it is redelivered.
-    if (outcome.kind !== 'aborted') outcome.ack();
+    // An aborted record was never finished: it is released uncommitted, to be redelivered.
+    if (outcome.kind === 'aborted') outcome.nack();
+    else outcome.ack();
   });
 }

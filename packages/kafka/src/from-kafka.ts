@@ -1,0 +1,621 @@
+import { setMaxListeners } from 'node:events';
+import { Observable, type Subscriber } from 'rxjs';
+import { z } from 'zod';
+import { createContext, invalidOutcome, parseOptions, RxKafkaError, type ChainInput, type SourceRecord } from '@rxkafka/core';
+import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
+import { publish } from './diagnostics.js';
+import { KafkaError, LifecycleError } from './errors.js';
+import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
+import { PartitionOffsets } from './partition-offsets.js';
+import { ConsumerPort, type TopicPartition, type TopicPartitionOffset } from './rdkafka.js';
+
+export type SourceState = 'idle' | 'connecting' | 'running' | 'draining' | 'closing' | 'closed';
+
+export interface FromKafkaOptions<R, S> {
+  /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
+  readonly brokers: string;
+  readonly groupId: string;
+  /** Topic names, or one RegExp (librdkafka subscribes to every matching topic). */
+  readonly topics: readonly string[] | RegExp;
+  /** Validates each decoded record; failures become `invalid` outcomes, never stream errors. */
+  readonly schema: z.ZodType<R>;
+  /** Raw value to schema input. Default: UTF-8 JSON. */
+  readonly decode?: Decoder;
+  /** Fresh per-record state for handlers. Default `{}`. */
+  readonly state?: () => S;
+  /** Records handed downstream and not yet settled; at this count partitions pause. Default 1000. */
+  readonly maxInFlight?: number;
+  /** Bytes (keys + values) of unsettled records; at this size partitions pause. Default 64 MiB. */
+  readonly maxInFlightBytes?: number;
+  /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
+  readonly resumeAt?: number;
+  /** Most records per `consume` call. Default 500. */
+  readonly batchSize?: number;
+  /** How long one `consume` call waits for the next record, in ms. Default 25. */
+  readonly pollTimeout?: number;
+  /** Commit at least this often while records complete, in ms. Default 1000. */
+  readonly commitInterval?: number;
+  /** Commit as soon as this many records completed since the last commit. Default 1000. */
+  readonly commitEvery?: number;
+  /** On revoke and on stop: how long in-flight records may take before they are aborted, in ms. Default 10,000. */
+  readonly drainTimeout?: number;
+  /** After aborting, how long to wait for their defers and outcomes, in ms. Default 5000. */
+  readonly abortGrace?: number;
+  /** Aborting it stops the source gracefully, as `stop()` does. */
+  readonly signal?: AbortSignal;
+  /** Extra librdkafka consumer properties. Misspelled keys are rejected. */
+  readonly rdkafka?: LibrdkafkaConfig;
+}
+
+/** Live counters of a source, for progress lines and tests. */
+export class SourceStats {
+  consumed = 0;
+  invalid = 0;
+  inFlight = 0;
+  inFlightBytes = 0;
+  peakInFlight = 0;
+  peakInFlightBytes = 0;
+  pauses = 0;
+  paused = false;
+  commits = 0;
+  commitErrors = 0;
+  assigned = 0;
+  revoked = 0;
+  /** Records fetched but dropped because their partition was being revoked or the source was stopping. */
+  dropped = 0;
+}
+
+/** The reason a record's signal aborts when its partition is revoked. */
+export class PartitionRevokedError extends RxKafkaError {
+  readonly code = 'ERR_PARTITION_REVOKED';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    super(`Partition ${topic}[${String(partition)}] was revoked`);
+  }
+}
+
+/** The reason a record's signal aborts when the source stops before the record finished. */
+export class ShutdownError extends RxKafkaError {
+  readonly code = 'ERR_SHUTDOWN';
+  constructor() {
+    super('The consumer is shutting down');
+  }
+}
+
+const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
+
+const optionsSchema = z.strictObject({
+  brokers: z.string({ error: 'bootstrap servers as host:port[,host:port]' }).min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  groupId: z.string({ error: 'a consumer group id' }).min(1, { error: 'a consumer group id (a non-empty string)' }),
+  topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
+    error: 'a non-empty array of topic names, or a RegExp',
+  }),
+  schema: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { error: 'a zod schema' }),
+  decode: z.custom<Decoder>((value) => typeof value === 'function', { error: 'a decoder function' }).optional(),
+  state: z.custom<() => unknown>((value) => typeof value === 'function', { error: 'a state factory function' }).optional(),
+  maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
+  resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
+  batchSize: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  pollTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  commitInterval: z.number().min(1, { error: 'milliseconds >= 1' }).optional(),
+  commitEvery: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
+  rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' }).optional(),
+});
+
+/**
+ * A Kafka consumer group as an Observable of contexts (and `invalid` outcomes).
+ * Single use: one subscription, one consumer. `stop()` (or the `signal`) drains and closes it.
+ */
+export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements AsyncDisposable {
+  readonly stats = new SourceStats();
+  #session: ConsumerSession<R, S> | undefined;
+  #state: SourceState = 'idle';
+  readonly #closed: Promise<void>;
+  #markClosed!: () => void;
+
+  constructor(options: FromKafkaOptions<R, S>) {
+    const settings = resolveSettings(options);
+    let self: KafkaSource<R, S> | undefined = undefined;
+    super((subscriber) => self?.attach(subscriber, settings));
+    self = this;
+    this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
+    settings.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  get state(): SourceState {
+    return this.#state;
+  }
+
+  /** Resolves once the consumer has committed, left the group and disconnected. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /**
+   * Graceful stop: no new records; in-flight ones get `drainTimeout` to settle, then are aborted;
+   * the final commit is made; the stream completes; the consumer leaves the group. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (this.#state === 'idle') this.setState('closed');
+    void this.#session?.stop();
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** @internal */
+  setState(state: SourceState): void {
+    this.#state = state;
+    publish('consumer.state', { state });
+    if (state === 'closed') this.#markClosed();
+  }
+
+  private attach(subscriber: Subscriber<ChainInput<R, S>>, settings: Settings<R, S>): () => void {
+    if (this.#state !== 'idle') {
+      subscriber.error(new LifecycleError('subscribe to a fromKafka source', this.#state));
+      return () => undefined;
+    }
+    const session = new ConsumerSession(this, subscriber, settings);
+    this.#session = session;
+    session.start();
+    return () => {
+      session.teardown();
+    };
+  }
+}
+
+/**
+ * Creates a Kafka consumer source. Options are validated now; nothing native runs until subscribe.
+ *
+ * @example
+ * ```ts
+ * const source = fromKafka({ brokers, groupId: 'scorer', topics: ['orders'], schema: Order });
+ * source.pipe(runChain([validate, score]), toKafka({ brokers, deadLetterTopic: 'orders.dlq' })).subscribe();
+ * ```
+ */
+export function fromKafka<R, S = Record<string, unknown>>(options: FromKafkaOptions<R, S>): KafkaSource<R, S> {
+  return new KafkaSource(options);
+}
+
+interface Settings<R, S> {
+  readonly topics: readonly (string | RegExp)[];
+  readonly schema: z.ZodType<R>;
+  readonly decode: Decoder;
+  readonly makeState: () => S;
+  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
+  readonly resumeAt: number;
+  readonly batchSize: number;
+  readonly pollTimeout: number;
+  readonly commitInterval: number;
+  readonly commitEvery: number;
+  readonly drainTimeout: number;
+  readonly abortGrace: number;
+  readonly signal: AbortSignal | undefined;
+  readonly librdkafka: LibrdkafkaConfig;
+}
+
+function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> {
+  const parsed = parseOptions(optionsSchema, options);
+  const extra = parsed.rdkafka ?? {};
+  checkLibrdkafkaConfig(extra, 'consumer', 'rdkafka');
+  for (const key of FORCED_KEYS) {
+    if (key in extra) {
+      throw new RxKafkaConfigConflict(`rdkafka.${key}`);
+    }
+  }
+  const maxInFlight = parsed.maxInFlight ?? 1000;
+  const maxInFlightBytes = parsed.maxInFlightBytes ?? 64 * 1024 * 1024;
+  return {
+    topics: parsed.topics instanceof RegExp ? [parsed.topics] : parsed.topics,
+    schema: options.schema,
+    decode: parsed.decode ?? jsonDecoder,
+    makeState: options.state ?? ((): S => ({}) as S),
+    maxInFlight,
+    maxInFlightBytes,
+    resumeAt: parsed.resumeAt ?? 0.5,
+    batchSize: parsed.batchSize ?? 500,
+    pollTimeout: parsed.pollTimeout ?? 25,
+    commitInterval: parsed.commitInterval ?? 1000,
+    commitEvery: parsed.commitEvery ?? 1000,
+    drainTimeout: parsed.drainTimeout ?? 10_000,
+    abortGrace: parsed.abortGrace ?? 5000,
+    signal: parsed.signal,
+    librdkafka: {
+      'bootstrap.servers': parsed.brokers,
+      'group.id': parsed.groupId,
+      'partition.assignment.strategy': 'cooperative-sticky',
+      'auto.offset.reset': 'earliest',
+      // The stored offset only moves when rxkafka says a record is done, and rxkafka commits it.
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      // librdkafka's prefetch is bounded like rxkafka's own buffer, so memory is truly capped.
+      'queued.max.messages.kbytes': Math.max(1, Math.ceil(maxInFlightBytes / 1024 / 2)),
+      'queued.min.messages': Math.max(1, Math.min(100_000, maxInFlight)),
+      ...extra,
+    },
+  };
+}
+
+/** An option rxkafka must own to keep its guarantees. */
+class RxKafkaConfigConflict extends RxKafkaError {
+  readonly code = 'ERR_CONFIG';
+  constructor(readonly field: string) {
+    super(`Invalid option \`${field}\`: rxkafka sets it itself (offsets are stored and committed only when records are done)`);
+  }
+}
+
+/** What rxkafka keeps per assigned partition. Replaced on every assignment, which acts as its generation. */
+class PartitionState {
+  readonly offsets = new PartitionOffsets();
+  /** Aborts the signals of this partition's records on revoke or shutdown. */
+  readonly controller = new AbortController();
+  revoking = false;
+  /** Resolves a pending drain wait when the last in-flight record settles. */
+  onDrained: (() => void) | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    // Every in-flight record listens on this signal.
+    setMaxListeners(0, this.controller.signal);
+  }
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${String(partition)}`;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One subscription's consumer: the poll loop, backpressure, offsets and rebalances. */
+class ConsumerSession<R, S> {
+  #consumer: ConsumerPort | undefined;
+  // Assigned partitions, keyed by topic and partition.
+  readonly #partitions = new Map<string, PartitionState>();
+  // False once stopping: fetched records are dropped (and redelivered later) instead of dispatched.
+  #accepting = true;
+  // Records completed since the last commit was sent.
+  #doneSinceCommit = 0;
+  // A commit was sent and its result has not arrived.
+  #commitPending = false;
+  #commitTimer: NodeJS.Timeout | undefined;
+  // Resolves a stop()'s wait when nothing is in flight.
+  #onIdle: (() => void) | undefined;
+  #stopping: Promise<void> | undefined;
+  #tornDown = false;
+
+  constructor(
+    private readonly source: KafkaSource<R, S>,
+    private readonly subscriber: Subscriber<ChainInput<R, S>>,
+    private readonly settings: Settings<R, S>,
+  ) {}
+
+  private get stats(): SourceStats {
+    return this.source.stats;
+  }
+
+  start(): void {
+    this.source.setState('connecting');
+    let consumer: ConsumerPort;
+    try {
+      consumer = new ConsumerPort(this.settings.librdkafka, {
+        rebalance: (kind, partitions) => {
+          if (kind === 'assign') this.assign(partitions);
+          else void this.revoke(partitions);
+        },
+        committed: (error, offsets) => {
+          this.committed(error, offsets);
+        },
+        error: (error) => {
+          this.nativeError(error);
+        },
+      });
+    } catch (error) {
+      this.subscriber.error(error);
+      return;
+    }
+    this.#consumer = consumer;
+    consumer.connect(30_000).then(
+      () => {
+        if (this.#tornDown) return;
+        consumer.subscribe(this.settings.topics, this.settings.pollTimeout);
+        this.source.setState('running');
+        this.#commitTimer = setInterval(() => {
+          this.commitAsync();
+        }, this.settings.commitInterval);
+        this.#commitTimer.unref();
+        void this.pollLoop(consumer);
+      },
+      (error: unknown) => {
+        this.subscriber.error(error);
+      },
+    );
+  }
+
+  private async pollLoop(consumer: ConsumerPort): Promise<void> {
+    const { batchSize, maxInFlight } = this.settings;
+    while (this.source.state === 'running' || this.source.state === 'draining') {
+      this.applyBackpressure(consumer);
+      // Poll even while paused: rebalance and commit callbacks are only served inside consume.
+      const room = maxInFlight - this.stats.inFlight;
+      const max = this.stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
+      let records: SourceRecord[];
+      try {
+        records = await consume(consumer, max);
+      } catch (error) {
+        if (!this.nativeError(error as KafkaError)) return;
+        await sleep(100);
+        continue;
+      }
+      for (const record of records) this.dispatch(record);
+    }
+  }
+
+  /** Pauses every assigned partition at the high watermark; resumes below the low one. */
+  private applyBackpressure(consumer: ConsumerPort): void {
+    const { maxInFlight, maxInFlightBytes, resumeAt } = this.settings;
+    const { stats } = this;
+    const full = stats.inFlight >= maxInFlight || stats.inFlightBytes >= maxInFlightBytes;
+    if (!stats.paused && (full || !this.#accepting)) {
+      consumer.pause(this.assignedList());
+      stats.paused = true;
+      stats.pauses++;
+      publish('consumer.paused', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
+    } else if (
+      stats.paused &&
+      this.#accepting &&
+      stats.inFlight <= maxInFlight * resumeAt &&
+      stats.inFlightBytes <= maxInFlightBytes * resumeAt
+    ) {
+      consumer.resume(this.assignedList());
+      stats.paused = false;
+      publish('consumer.resumed', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
+    }
+  }
+
+  private assignedList(): TopicPartition[] {
+    return [...this.#partitions.values()].map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  private dispatch(source: SourceRecord): void {
+    const part = this.#partitions.get(tpKey(source.topic, source.partition));
+    if (!this.#accepting || part === undefined || part.revoking) {
+      // Never tracked, so never committed: the partition's next owner (or our next run) reads it again.
+      this.stats.dropped++;
+      return;
+    }
+    const { stats, settings } = this;
+    const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
+    const offset = source.offset;
+    part.offsets.track(offset);
+    stats.consumed++;
+    stats.inFlight++;
+    stats.inFlightBytes += bytes;
+    if (stats.inFlight > stats.peakInFlight) stats.peakInFlight = stats.inFlight;
+    if (stats.inFlightBytes > stats.peakInFlightBytes) stats.peakInFlightBytes = stats.inFlightBytes;
+
+    let settled = false;
+    const settle = (done: boolean): void => {
+      if (settled) return;
+      settled = true;
+      stats.inFlight--;
+      stats.inFlightBytes -= bytes;
+      if (done) {
+        // A replaced or revoked partition's tracker is orphaned: its commits can no longer happen.
+        if (part.offsets.done(offset) && this.#partitions.get(tpKey(part.topic, part.partition)) === part) {
+          if (++this.#doneSinceCommit >= settings.commitEvery) this.commitAsync();
+        }
+      } else {
+        part.offsets.release(offset);
+      }
+      if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
+      if (stats.inFlight === 0) this.#onIdle?.();
+    };
+    const ack = (): void => {
+      settle(true);
+    };
+    const nack = (): void => {
+      settle(false);
+    };
+
+    const decoded = decodeRecord(source, settings.decode, settings.schema);
+    if (!decoded.ok) {
+      stats.invalid++;
+      this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
+      return;
+    }
+    this.subscriber.next(
+      createContext({ record: decoded.record, source, state: settings.makeState(), signal: part.controller.signal, ack, nack }),
+    );
+  }
+
+  private assign(partitions: TopicPartition[]): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    for (const { topic, partition } of partitions) {
+      this.#partitions.set(tpKey(topic, partition), new PartitionState(topic, partition));
+    }
+    this.stats.assigned += partitions.length;
+    try {
+      consumer.assign(partitions);
+      if (this.stats.paused) consumer.pause(partitions);
+    } catch (error) {
+      this.nativeError(error as KafkaError);
+    }
+    publish('consumer.assigned', { partitions });
+  }
+
+  /** Stops dispatching, aborts in-flight records, waits for them, commits, and only then releases. */
+  private async revoke(partitions: TopicPartition[]): Promise<void> {
+    const states = partitions
+      .map(({ topic, partition }) => this.#partitions.get(tpKey(topic, partition)))
+      .filter((state): state is PartitionState => state !== undefined);
+    for (const state of states) {
+      state.revoking = true;
+      state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
+    }
+    await Promise.all(states.map((state) => this.drained(state, this.settings.drainTimeout)));
+    await this.commitSync(states);
+    for (const state of states) this.#partitions.delete(tpKey(state.topic, state.partition));
+    this.stats.revoked += partitions.length;
+    try {
+      this.#consumer?.unassign(partitions);
+    } catch (error) {
+      this.nativeError(error as KafkaError);
+    }
+    publish('consumer.revoked', { partitions });
+  }
+
+  private drained(state: PartitionState, timeoutMs: number): Promise<void> {
+    if (state.offsets.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      state.onDrained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private idle(timeoutMs: number): Promise<boolean> {
+    if (this.stats.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, timeoutMs);
+      this.#onIdle = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  private commitAsync(): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined || this.#commitPending || this.#tornDown) return;
+    const offsets = this.uncommitted([...this.#partitions.values()].filter((state) => !state.revoking));
+    if (offsets.length === 0) return;
+    this.#doneSinceCommit = 0;
+    this.#commitPending = true;
+    try {
+      consumer.commit(offsets);
+    } catch (error) {
+      this.#commitPending = false;
+      this.commitFailed(error as KafkaError);
+    }
+  }
+
+  private committed(error: KafkaError | undefined, offsets: TopicPartitionOffset[]): void {
+    this.#commitPending = false;
+    if (error !== undefined) {
+      this.commitFailed(error);
+      return;
+    }
+    for (const { topic, partition, offset } of offsets) {
+      this.#partitions.get(tpKey(topic, partition))?.offsets.markCommitted(offset);
+    }
+    this.stats.commits++;
+    publish('consumer.committed', { offsets });
+  }
+
+  private commitFailed(error: KafkaError): void {
+    // Retriable failures (a rebalance in progress, a moving coordinator) are retried by the next commit;
+    // the others mean the assignment is gone, and the rebalance that follows settles it.
+    this.stats.commitErrors++;
+    publish('consumer.commitFailed', { error });
+  }
+
+  /** Commits the given partitions now, retrying retriable failures a few times. */
+  private async commitSync(states: readonly PartitionState[]): Promise<void> {
+    const consumer = this.#consumer;
+    const offsets = this.uncommitted(states);
+    if (consumer === undefined || offsets.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        consumer.commitSync(offsets);
+        for (const state of states) if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
+        this.stats.commits++;
+        publish('consumer.committed', { offsets });
+        return;
+      } catch (error) {
+        const kafkaError = error as KafkaError;
+        if (!kafkaError.retriable || attempt >= 5) {
+          this.commitFailed(kafkaError);
+          return;
+        }
+        await sleep(50 * attempt);
+      }
+    }
+  }
+
+  private uncommitted(states: readonly PartitionState[]): TopicPartitionOffset[] {
+    const offsets: TopicPartitionOffset[] = [];
+    for (const { topic, partition, offsets: tracker } of states) {
+      const offset = tracker.uncommitted;
+      if (offset !== undefined) offsets.push({ topic, partition, offset });
+    }
+    return offsets;
+  }
+
+  /** Returns false when the error is fatal and the stream has been failed. */
+  private nativeError(error: KafkaError): boolean {
+    publish('consumer.error', { error });
+    if (!error.fatal) return true;
+    this.subscriber.error(error);
+    return false;
+  }
+
+  /** Graceful stop; see KafkaSource.stop. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.drainAndComplete();
+    return this.#stopping;
+  }
+
+  private async drainAndComplete(): Promise<void> {
+    if (this.source.state !== 'running' && this.source.state !== 'connecting') return;
+    this.source.setState('draining');
+    this.#accepting = false;
+    if (!(await this.idle(this.settings.drainTimeout))) {
+      for (const state of this.#partitions.values()) state.controller.abort(new ShutdownError());
+      await this.idle(this.settings.abortGrace);
+    }
+    await this.commitSync([...this.#partitions.values()]);
+    // Completing makes RxJS call teardown, which leaves the group and disconnects.
+    this.subscriber.complete();
+    this.teardown();
+  }
+
+  /** Unsubscription, completion or error: abort what is left, commit what is done, leave, disconnect. */
+  teardown(): void {
+    if (this.#tornDown) return;
+    this.#tornDown = true;
+    this.#accepting = false;
+    clearInterval(this.#commitTimer);
+    for (const state of this.#partitions.values()) state.controller.abort(new ShutdownError());
+    const consumer = this.#consumer;
+    const wasConnected = this.source.state === 'running' || this.source.state === 'draining';
+    this.source.setState('closing');
+    void (async () => {
+      if (consumer !== undefined && wasConnected) {
+        await this.commitSync([...this.#partitions.values()]);
+        await consumer.disconnect();
+      } else if (consumer !== undefined) {
+        await consumer.disconnect();
+      }
+      this.source.setState('closed');
+    })();
+  }
+}
+
+/** One consume call; a stopped loop simply drops its results (they stay uncommitted). */
+function consume(consumer: ConsumerPort, max: number): Promise<SourceRecord[]> {
+  return consumer.consume(max);
+}

@@ -1,0 +1,360 @@
+/**
+ * The only module that loads node-rdkafka. It wraps the native clients in small ports
+ * (promises and typed callbacks), converts native errors into `KafkaError`, and converts
+ * messages into `SourceRecord`s. Nothing else in rxkafka touches the binding.
+ */
+import Kafka from 'node-rdkafka';
+import type { LibrdKafkaError, Message, MessageHeader, TopicPartition, TopicPartitionOffset } from 'node-rdkafka';
+import type { SourceRecord } from '@rxkafka/core';
+import { KafkaError } from './errors.js';
+import type { LibrdkafkaConfig } from './librdkafka-config.js';
+
+// node-rdkafka is CommonJS; Node's ESM loader only sees its default export.
+const { KafkaConsumer, Producer, AdminClient, CODES } = Kafka;
+
+export type { TopicPartition, TopicPartitionOffset };
+
+const CODE_NAMES = new Map<number, string>(Object.entries(CODES.ERRORS).map(([name, errno]) => [errno, name]));
+
+/** Errors where the same call may succeed later (librdkafka marks only some itself). */
+const RETRIABLE = new Set<number>(
+  [
+    'ERR__TRANSPORT',
+    'ERR__TIMED_OUT',
+    'ERR__TIMED_OUT_QUEUE',
+    'ERR__QUEUE_FULL',
+    'ERR__WAIT_COORD',
+    'ERR_REQUEST_TIMED_OUT',
+    'ERR_REBALANCE_IN_PROGRESS',
+    'ERR_NOT_COORDINATOR',
+    'ERR_COORDINATOR_NOT_AVAILABLE',
+    'ERR_COORDINATOR_LOAD_IN_PROGRESS',
+    'ERR_NOT_LEADER_FOR_PARTITION',
+    'ERR_LEADER_NOT_AVAILABLE',
+    'ERR_NETWORK_EXCEPTION',
+  ].map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN),
+);
+
+export const ERR = {
+  ASSIGN_PARTITIONS: CODES.ERRORS.ERR__ASSIGN_PARTITIONS,
+  REVOKE_PARTITIONS: CODES.ERRORS.ERR__REVOKE_PARTITIONS,
+  QUEUE_FULL: CODES.ERRORS.ERR__QUEUE_FULL,
+  NO_OFFSET: CODES.ERRORS.ERR__NO_OFFSET,
+} as const;
+
+/** Converts whatever node-rdkafka threw or passed into a `KafkaError` (or a subclass). */
+export function toKafkaError(
+  error: unknown,
+  context: string,
+  Kind: new (...args: ConstructorParameters<typeof KafkaError>) => KafkaError = KafkaError,
+): KafkaError {
+  if (error instanceof KafkaError) return error;
+  const native = (typeof error === 'object' && error !== null ? error : {}) as Partial<LibrdKafkaError>;
+  const errno = typeof native.code === 'number' ? native.code : -1;
+  const message = typeof native.message === 'string' ? native.message : String(error);
+  return new Kind(
+    `${context}: ${message}`,
+    CODE_NAMES.get(errno) ?? 'ERR_UNKNOWN',
+    errno,
+    native.isRetriable === true || RETRIABLE.has(errno),
+    native.isFatal === true,
+    { cause: error },
+  );
+}
+
+function toSourceRecord(message: Message): SourceRecord {
+  const key = message.key;
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    key: key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key),
+    value: message.value,
+    headers: message.headers === undefined ? [] : message.headers.flatMap(toRecordHeaders),
+    timestamp: message.timestamp ?? 0,
+  };
+}
+
+function toRecordHeaders(header: MessageHeader): { key: string; value: Buffer }[] {
+  return Object.entries(header).map(([key, value]) => ({
+    key,
+    value: Buffer.isBuffer(value) ? value : Buffer.from(value),
+  }));
+}
+
+export interface ConsumerEvents {
+  /** librdkafka wants partitions assigned or revoked; call `assign`/`unassign` when ready. */
+  rebalance(kind: 'assign' | 'revoke', partitions: TopicPartition[]): void;
+  /** The result of an asynchronous commit. */
+  committed(error: KafkaError | undefined, offsets: TopicPartitionOffset[]): void;
+  error(error: KafkaError): void;
+}
+
+/** A consumer group member in non-flowing mode. */
+export class ConsumerPort {
+  readonly #client: InstanceType<typeof KafkaConsumer>;
+
+  constructor(config: LibrdkafkaConfig, events: ConsumerEvents) {
+    try {
+      this.#client = new KafkaConsumer(
+        {
+          ...(config as object),
+          // A function (not an arrow): node-rdkafka calls it with the consumer as `this`.
+          rebalance_cb: function (error: LibrdKafkaError, partitions: TopicPartition[]) {
+            if (error.code === ERR.ASSIGN_PARTITIONS) events.rebalance('assign', partitions);
+            else if (error.code === ERR.REVOKE_PARTITIONS) events.rebalance('revoke', partitions);
+            else events.error(toKafkaError(error, 'rebalance'));
+          },
+          offset_commit_cb: function (error: LibrdKafkaError | undefined, offsets: TopicPartitionOffset[]) {
+            // "No offset" means there was nothing new to commit: not a failure.
+            const failure = error !== undefined && error !== null && error.code !== ERR.NO_OFFSET;
+            events.committed(failure ? toKafkaError(error, 'commit') : undefined, offsets);
+          },
+        },
+        {},
+      );
+    } catch (error) {
+      throw toKafkaError(error, 'creating the consumer');
+    }
+    this.#client.on('event.error', (error) => {
+      events.error(toKafkaError(error, 'consumer'));
+    });
+  }
+
+  connect(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.connect({ timeout: timeoutMs }, (error) => {
+        if (error) reject(toKafkaError(error, 'connecting the consumer'));
+        else resolve();
+      });
+    });
+  }
+
+  subscribe(topics: readonly (string | RegExp)[], consumeTimeoutMs: number): void {
+    this.#client.setDefaultConsumeTimeout(consumeTimeoutMs);
+    this.#client.subscribe([...topics]);
+  }
+
+  /** Up to `max` records. Call it again only after it settles: parallel calls race. */
+  consume(max: number): Promise<SourceRecord[]> {
+    return new Promise((resolve, reject) => {
+      this.#client.consume(max, (error, messages) => {
+        if (error) reject(toKafkaError(error, 'consume'));
+        else resolve(messages.map(toSourceRecord));
+      });
+    });
+  }
+
+  get cooperative(): boolean {
+    return this.#client.rebalanceProtocol() === 'COOPERATIVE';
+  }
+
+  assign(partitions: TopicPartition[]): void {
+    if (this.cooperative) this.#client.incrementalAssign(partitions);
+    else this.#client.assign(partitions);
+  }
+
+  unassign(partitions: TopicPartition[]): void {
+    if (this.cooperative) this.#client.incrementalUnassign(partitions);
+    else this.#client.unassign();
+  }
+
+  pause(partitions: TopicPartition[]): void {
+    if (partitions.length > 0) this.#client.pause(partitions);
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    if (partitions.length > 0) this.#client.resume(partitions);
+  }
+
+  /** Asynchronous; the result arrives through `events.committed`. */
+  commit(offsets: TopicPartitionOffset[]): void {
+    try {
+      this.#client.commit(offsets);
+    } catch (error) {
+      throw toKafkaError(error, 'commit');
+    }
+  }
+
+  commitSync(offsets: TopicPartitionOffset[]): void {
+    try {
+      this.#client.commitSync(offsets);
+    } catch (error) {
+      throw toKafkaError(error, 'commit');
+    }
+  }
+
+  /** Leaves the group (the final revoke reaches `events.rebalance`) and closes the client. */
+  disconnect(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#client.isConnected()) {
+        resolve();
+        return;
+      }
+      this.#client.disconnect(() => {
+        resolve();
+      });
+    });
+  }
+}
+
+export interface ProducerEvents {
+  /** A delivery report: `error` is set if librdkafka gave up on the record. */
+  delivered(error: KafkaError | undefined, opaque: unknown): void;
+  error(error: KafkaError): void;
+}
+
+/** A producer with delivery reports; the report's opaque identifies the record. */
+export class ProducerPort {
+  readonly #client: InstanceType<typeof Producer>;
+
+  constructor(config: LibrdkafkaConfig, events: ProducerEvents) {
+    try {
+      this.#client = new Producer({ ...(config as object), dr_cb: true });
+    } catch (error) {
+      throw toKafkaError(error, 'creating the producer');
+    }
+    this.#client.on('delivery-report', (error, report) => {
+      events.delivered(error ? toKafkaError(error, 'delivery') : undefined, report.opaque);
+    });
+    this.#client.on('event.error', (error) => {
+      events.error(toKafkaError(error, 'producer'));
+    });
+  }
+
+  connect(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.connect({ timeout: timeoutMs }, (error) => {
+        if (error) reject(toKafkaError(error, 'connecting the producer'));
+        else resolve();
+      });
+    });
+  }
+
+  /** Serves delivery reports every `intervalMs`. */
+  pollEvery(intervalMs: number): void {
+    this.#client.setPollInterval(intervalMs);
+  }
+
+  /** Returns false when librdkafka's queue is full: poll, then try again. Throws other errors. */
+  produce(
+    topic: string,
+    partition: number | null,
+    value: Buffer | null,
+    key: Buffer | string | null,
+    headers: Record<string, string | Buffer>[] | undefined,
+    opaque: unknown,
+  ): boolean {
+    try {
+      this.#client.produce(topic, partition, value, key, Date.now(), opaque, headers);
+      return true;
+    } catch (error) {
+      const kafkaError = toKafkaError(error, `produce to ${topic}`);
+      if (kafkaError.errno === ERR.QUEUE_FULL) return false;
+      throw kafkaError;
+    }
+  }
+
+  poll(): void {
+    this.#client.poll();
+  }
+
+  flush(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.flush(timeoutMs, (error) => {
+        if (error) reject(toKafkaError(error, 'flush'));
+        else resolve();
+      });
+    });
+  }
+
+  /** The brokers as `host:port,...`, from cluster metadata. */
+  brokers(timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#client.getMetadata({ timeout: timeoutMs }, (error, metadata) => {
+        if (error) reject(toKafkaError(error, 'metadata'));
+        else resolve(metadata.brokers.map((b) => `${b.host}:${String(b.port)}`).join(','));
+      });
+    });
+  }
+
+  /** Asks for a topic's metadata; on the mock cluster this creates the topic. */
+  touchTopic(topic: string, timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#client.getMetadata({ topic, timeout: timeoutMs }, (error, metadata) => {
+        if (error) reject(toKafkaError(error, `metadata of ${topic}`));
+        else resolve(metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0);
+      });
+    });
+  }
+
+  disconnect(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#client.isConnected()) {
+        resolve();
+        return;
+      }
+      this.#client.disconnect(() => {
+        resolve();
+      });
+    });
+  }
+}
+
+export interface NewTopic {
+  readonly topic: string;
+  readonly partitions?: number;
+  readonly replicationFactor?: number;
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+/** Topic administration, for tests, examples and benchmarks. Not for the mock cluster (no CreateTopics there). */
+export async function createTopics(brokers: string, topics: readonly NewTopic[], timeoutMs = 30_000): Promise<void> {
+  const admin = AdminClient.create({ 'bootstrap.servers': brokers, 'client.id': 'rxkafka-admin' });
+  try {
+    for (const topic of topics) {
+      await new Promise<void>((resolve, reject) => {
+        admin.createTopic(
+          {
+            topic: topic.topic,
+            num_partitions: topic.partitions ?? 1,
+            replication_factor: topic.replicationFactor ?? 1,
+            config: { ...topic.config },
+          },
+          timeoutMs,
+          (error) => {
+            if (error) reject(toKafkaError(error, `creating topic ${topic.topic}`));
+            else resolve();
+          },
+        );
+      });
+    }
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** librdkafka's built-in mock cluster, owned by one producer. It lives until `close`. */
+export interface MockCluster {
+  /** `bootstrap.servers` for every client that should use the mock. */
+  readonly brokers: string;
+  /** Creates topics (4 partitions each: the mock's fixed default). */
+  createTopics(topics: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startMockCluster(): Promise<MockCluster> {
+  const owner = new ProducerPort(
+    { 'test.mock.num.brokers': 1, 'client.id': 'rxkafka-mock-owner', 'allow.auto.create.topics': true },
+    { delivered: () => undefined, error: () => undefined },
+  );
+  await owner.connect(10_000);
+  const brokers = await owner.brokers(10_000);
+  return {
+    brokers,
+    async createTopics(topics) {
+      for (const topic of topics) await owner.touchTopic(topic, 10_000);
+    },
+    close: () => owner.disconnect(),
+  };
+}
