@@ -34,7 +34,7 @@ export class RecordRun<R, S> {
   private position = 0;
   // True once the current attempt ended; anything that arrives later is discarded.
   private attemptEnded = false;
-  // True once the subscriber went away; defers still run but nothing is emitted.
+  // True once the subscriber went away or the outcome was emitted; defers still run but nothing is emitted.
   private cancelled = false;
   // A running Observable handler or plain operator.
   private inner: Subscription | undefined;
@@ -59,7 +59,7 @@ export class RecordRun<R, S> {
     if (this.cancelled) return;
     this.cancelled = true;
     this.timer?.unsubscribe();
-    this.endAttempt('aborted', new AbortedError('unsubscribed'));
+    if (!this.attemptEnded) this.endAttempt('aborted', new AbortedError('unsubscribed'));
   }
 
   private beginAttempt(ctx: RecordContext<R, S>): void {
@@ -265,6 +265,8 @@ export class RecordRun<R, S> {
         outcome = { kind: 'aborted', handler, error: error as AbortedError, ...base };
         break;
     }
+    // Completing runs the teardown, which must then find nothing to cancel.
+    this.cancelled = true;
     this.subscriber.next(outcome);
     this.subscriber.complete();
   }

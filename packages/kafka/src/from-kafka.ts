@@ -29,6 +29,11 @@ export interface FromKafkaOptions<R, S> {
   readonly maxInFlightBytes?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
   readonly resumeAt?: number;
+  /**
+   * How long in-flight records may sit at a limit before partitions are paused, in ms. Default 1000.
+   * Pausing makes librdkafka drop its prefetch and re-fetch on resume, so brief peaks are waited out.
+   */
+  readonly pauseAfter?: number;
   /** Most records per `consume` call. Default 500. */
   readonly batchSize?: number;
   /** How long one `consume` call waits for the next record, in ms. Default 25. */
@@ -98,6 +103,7 @@ const optionsSchema = z.strictObject({
   maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
   resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
+  pauseAfter: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   batchSize: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   pollTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   commitInterval: z.number().min(1, { error: 'milliseconds >= 1' }).optional(),
@@ -193,6 +199,7 @@ interface Settings<R, S> {
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
   readonly resumeAt: number;
+  readonly pauseAfter: number;
   readonly batchSize: number;
   readonly pollTimeout: number;
   readonly commitInterval: number;
@@ -222,6 +229,7 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
     maxInFlight,
     maxInFlightBytes,
     resumeAt: parsed.resumeAt ?? 0.5,
+    pauseAfter: parsed.pauseAfter ?? 1000,
     batchSize: parsed.batchSize ?? 500,
     pollTimeout: parsed.pollTimeout ?? 25,
     commitInterval: parsed.commitInterval ?? 1000,
@@ -240,6 +248,8 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
       // librdkafka's prefetch is bounded like rxkafka's own buffer, so memory is truly capped.
       'queued.max.messages.kbytes': Math.max(1, Math.ceil(maxInFlightBytes / 1024 / 2)),
       'queued.min.messages': Math.max(1, Math.min(100_000, maxInFlight)),
+      // With the prefetch kept this small, librdkafka's default 1 s back-off after a full queue stalls the fetcher.
+      'fetch.queue.backoff.ms': 5,
       ...extra,
     },
   };
@@ -287,6 +297,8 @@ class ConsumerSession<R, S> {
   // A commit was sent and its result has not arrived.
   #commitPending = false;
   #commitTimer: NodeJS.Timeout | undefined;
+  // Wakes the poll loop when a record settles while it waits for room.
+  #onRoom: (() => void) | undefined;
   // Resolves a stop()'s wait when nothing is in flight.
   #onIdle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
@@ -341,15 +353,28 @@ class ConsumerSession<R, S> {
   }
 
   private async pollLoop(consumer: ConsumerPort): Promise<void> {
-    const { batchSize, maxInFlight } = this.settings;
+    const { batchSize, maxInFlight, pauseAfter } = this.settings;
+    const { stats } = this;
+    // When in-flight records first hit a limit; pausing waits a moment, since a resume costs a re-fetch.
+    let fullSince: number | undefined;
     while (this.source.state === 'running' || this.source.state === 'draining') {
+      if (this.isFull() && !stats.paused && this.#accepting) {
+        fullSince ??= performance.now();
+        const waited = performance.now() - fullSince;
+        if (waited < pauseAfter) {
+          await this.roomOrTimeout(Math.min(pauseAfter - waited, this.settings.pollTimeout * 4));
+          continue;
+        }
+      } else if (!this.isFull()) {
+        fullSince = undefined;
+      }
       this.applyBackpressure(consumer);
       // Poll even while paused: rebalance and commit callbacks are only served inside consume.
-      const room = maxInFlight - this.stats.inFlight;
-      const max = this.stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
+      const room = maxInFlight - stats.inFlight;
+      const max = stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
       let records: SourceRecord[];
       try {
-        records = await consume(consumer, max);
+        records = await consumer.consume(max);
       } catch (error) {
         if (!this.nativeError(error as KafkaError)) return;
         await sleep(100);
@@ -359,12 +384,30 @@ class ConsumerSession<R, S> {
     }
   }
 
-  /** Pauses every assigned partition at the high watermark; resumes below the low one. */
+  private isFull(): boolean {
+    return this.stats.inFlight >= this.settings.maxInFlight || this.stats.inFlightBytes >= this.settings.maxInFlightBytes;
+  }
+
+  /** Resolves when a record settles and frees room, or after `timeoutMs`. */
+  private roomOrTimeout(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#onRoom = () => {
+        clearTimeout(timer);
+        this.#onRoom = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Pauses every assigned partition at the limits (after `pauseAfter`); resumes below the low watermark.
+   * While paused, librdkafka discards its prefetch, so memory stays bounded however slow the handlers are.
+   */
   private applyBackpressure(consumer: ConsumerPort): void {
     const { maxInFlight, maxInFlightBytes, resumeAt } = this.settings;
     const { stats } = this;
-    const full = stats.inFlight >= maxInFlight || stats.inFlightBytes >= maxInFlightBytes;
-    if (!stats.paused && (full || !this.#accepting)) {
+    if (!stats.paused && (this.isFull() || !this.#accepting)) {
       consumer.pause(this.assignedList());
       stats.paused = true;
       stats.pauses++;
@@ -416,6 +459,7 @@ class ConsumerSession<R, S> {
       } else {
         part.offsets.release(offset);
       }
+      this.#onRoom?.();
       if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
       if (stats.inFlight === 0) this.#onIdle?.();
     };
@@ -615,7 +659,3 @@ class ConsumerSession<R, S> {
   }
 }
 
-/** One consume call; a stopped loop simply drops its results (they stay uncommitted). */
-function consume(consumer: ConsumerPort, max: number): Promise<SourceRecord[]> {
-  return consumer.consume(max);
-}

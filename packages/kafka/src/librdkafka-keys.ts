@@ -326,3 +326,29 @@ export const PRODUCER_KEYS: ReadonlySet<string> = new Set([
   "transaction.timeout.ms",
   "transactional.id"
 ]);
+
+/** Topic-level keys. node-rdkafka always installs a default topic config, which would reset these if set globally. */
+export const TOPIC_KEYS: ReadonlySet<string> = new Set([
+  "acks",
+  "auto.commit.enable",
+  "auto.commit.interval.ms",
+  "auto.offset.reset",
+  "compression.codec",
+  "compression.level",
+  "compression.type",
+  "consume.callback.max.messages",
+  "delivery.timeout.ms",
+  "enable.auto.commit",
+  "message.timeout.ms",
+  "msg_order_cmp",
+  "offset.store.method",
+  "offset.store.path",
+  "offset.store.sync.interval.ms",
+  "opaque",
+  "partitioner",
+  "partitioner_cb",
+  "produce.offset.report",
+  "queuing.strategy",
+  "request.required.acks",
+  "request.timeout.ms"
+]);

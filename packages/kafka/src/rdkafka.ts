@@ -8,11 +8,23 @@ import type { LibrdKafkaError, Message, MessageHeader, TopicPartition, TopicPart
 import type { SourceRecord } from '@rxkafka/core';
 import { KafkaError } from './errors.js';
 import type { LibrdkafkaConfig } from './librdkafka-config.js';
+import { TOPIC_KEYS } from './librdkafka-keys.js';
 
 // node-rdkafka is CommonJS; Node's ESM loader only sees its default export.
 const { KafkaConsumer, Producer, AdminClient, CODES } = Kafka;
 
 export type { TopicPartition, TopicPartitionOffset };
+
+/**
+ * Splits settings into global and topic-level ones. node-rdkafka always installs a default topic
+ * configuration, which silently replaces topic-level keys (like `auto.offset.reset`) set globally.
+ */
+function splitConfig(config: LibrdkafkaConfig): [Record<string, unknown>, Record<string, unknown>] {
+  const global: Record<string, unknown> = {};
+  const topic: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) (TOPIC_KEYS.has(key) ? topic : global)[key] = value;
+  return [global, topic];
+}
 
 const CODE_NAMES = new Map<number, string>(Object.entries(CODES.ERRORS).map(([name, errno]) => [errno, name]));
 
@@ -95,10 +107,11 @@ export class ConsumerPort {
   readonly #client: InstanceType<typeof KafkaConsumer>;
 
   constructor(config: LibrdkafkaConfig, events: ConsumerEvents) {
+    const [globalConfig, topicConfig] = splitConfig(config);
     try {
       this.#client = new KafkaConsumer(
         {
-          ...(config as object),
+          ...globalConfig,
           // A function (not an arrow): node-rdkafka calls it with the consumer as `this`.
           rebalance_cb: function (error: LibrdKafkaError, partitions: TopicPartition[]) {
             if (error.code === ERR.ASSIGN_PARTITIONS) events.rebalance('assign', partitions);
@@ -111,7 +124,7 @@ export class ConsumerPort {
             events.committed(failure ? toKafkaError(error, 'commit') : undefined, offsets);
           },
         },
-        {},
+        topicConfig,
       );
     } catch (error) {
       throw toKafkaError(error, 'creating the consumer');
@@ -210,7 +223,8 @@ export class ProducerPort {
 
   constructor(config: LibrdkafkaConfig, events: ProducerEvents) {
     try {
-      this.#client = new Producer({ ...(config as object), dr_cb: true });
+      const [globalConfig, topicConfig] = splitConfig(config);
+      this.#client = new Producer({ ...globalConfig, dr_cb: true }, topicConfig);
     } catch (error) {
       throw toKafkaError(error, 'creating the producer');
     }
@@ -357,4 +371,65 @@ export async function startMockCluster(): Promise<MockCluster> {
     },
     close: () => owner.disconnect(),
   };
+}
+
+/** A record for `produceRecords`. */
+export interface PlainRecord {
+  readonly topic: string;
+  readonly key?: string | Buffer | null;
+  readonly value: Buffer | string | null;
+  readonly partition?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Produces records and waits for every delivery report: for seeding topics in tests,
+ * examples and benchmarks. Services produce through `toKafka`.
+ */
+export async function produceRecords(
+  brokers: string,
+  records: Iterable<PlainRecord>,
+  config: LibrdkafkaConfig = {},
+): Promise<number> {
+  let failure: KafkaError | undefined;
+  let awaiting = 0;
+  let wake: (() => void) | undefined;
+  const producer = new ProducerPort(
+    { 'bootstrap.servers': brokers, 'linger.ms': 20, 'enable.idempotence': true, ...config },
+    {
+      delivered: (error) => {
+        awaiting--;
+        failure ??= error;
+        wake?.();
+      },
+      error: (error) => {
+        if (error.fatal) failure ??= error;
+      },
+    },
+  );
+  await producer.connect(30_000);
+  producer.pollEvery(5);
+  const waitForReports = (): Promise<void> =>
+    new Promise((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 50);
+    });
+  let count = 0;
+  try {
+    for (const record of records) {
+      const value = typeof record.value === 'string' ? Buffer.from(record.value) : record.value;
+      const headers = record.headers === undefined ? undefined : Object.entries(record.headers).map(([k, v]) => ({ [k]: v }));
+      while (!producer.produce(record.topic, record.partition ?? null, value, record.key ?? null, headers, undefined)) {
+        await waitForReports();
+      }
+      awaiting++;
+      count++;
+      if (failure !== undefined) throw failure;
+    }
+    while (awaiting > 0 && failure === undefined) await waitForReports();
+    if (failure !== undefined) throw failure;
+    return count;
+  } finally {
+    await producer.disconnect();
+  }
 }

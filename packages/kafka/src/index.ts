@@ -1,0 +1,17 @@
+export { DLQ_HEADERS, deadLetterRecord, type DeadLetterRecord } from './dead-letter.js';
+export { decodeRecord, jsonDecoder, type Decoded, type Decoder } from './decode.js';
+export { CommitError, DeliveryError, KafkaError, LifecycleError } from './errors.js';
+export {
+  fromKafka,
+  KafkaSource,
+  PartitionRevokedError,
+  ShutdownError,
+  SourceStats,
+  type FromKafkaOptions,
+  type SourceState,
+} from './from-kafka.js';
+export type { LibrdkafkaConfig } from './librdkafka-config.js';
+export { defaultLogger, type Logger } from './logger.js';
+export { createTopics, produceRecords, startMockCluster, type MockCluster, type NewTopic, type PlainRecord } from './rdkafka.js';
+export { runService, type OutcomeCounts, type RunServiceOptions } from './run-service.js';
+export { serializeJson, toKafka, type ToKafkaOptions } from './to-kafka.js';

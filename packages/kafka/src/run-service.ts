@@ -1,0 +1,70 @@
+import type { OperatorFunction } from 'rxjs';
+import type { ChainInput, Outcome, OutcomeKind } from '@rxkafka/core';
+import type { KafkaSource } from './from-kafka.js';
+import { defaultLogger, type Logger } from './logger.js';
+
+export interface RunServiceOptions {
+  /** Aborting it shuts the service down gracefully. */
+  readonly signal?: AbortSignal;
+  /** Handle SIGINT and SIGTERM: the first drains and stops, a second forces exit. Default true. */
+  readonly handleSignals?: boolean;
+  readonly logger?: Logger;
+  /** Called with every settled outcome, e.g. to count or print progress. */
+  readonly onOutcome?: (outcome: Outcome<unknown, unknown>) => void;
+}
+
+export type OutcomeCounts = Record<OutcomeKind, number>;
+
+/**
+ * Runs a service: the source through the pipeline, until the source stops or the pipeline fails.
+ *
+ * Shutdown, on a signal or `options.signal`: stop consuming; let in-flight records finish
+ * (up to the source's `drainTimeout`), then abort the rest; their defers run; every acknowledged
+ * record's outputs were already delivered (toKafka acknowledges only after delivery reports);
+ * the final commit; the producer flushes and disconnects; the consumer leaves the group and disconnects.
+ *
+ * @return Outcome counts. Rejects with the pipeline's error after the consumer has closed.
+ */
+export async function runService<R, S>(
+  source: KafkaSource<R, S>,
+  pipeline: OperatorFunction<ChainInput<R, S>, Outcome<R, S>>,
+  options: RunServiceOptions = {},
+): Promise<OutcomeCounts> {
+  const logger = options.logger ?? defaultLogger();
+  const counts: OutcomeCounts = { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      logger.info({ signal }, 'shutting down: draining in-flight records (send it again to force exit)');
+      void source.stop();
+    } else {
+      logger.warn({ signal }, 'second signal: exiting without draining; uncommitted records will be redelivered');
+      process.exit(130);
+    }
+  };
+  const stop = (): void => void source.stop();
+  if (options.handleSignals !== false) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  options.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      source.pipe(pipeline).subscribe({
+        next: (outcome) => {
+          counts[outcome.kind]++;
+          options.onOutcome?.(outcome as Outcome<unknown, unknown>);
+        },
+        error: reject,
+        complete: resolve,
+      });
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    options.signal?.removeEventListener('abort', stop);
+    await source.closed;
+  }
+  return counts;
+}

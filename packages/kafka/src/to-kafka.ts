@@ -1,0 +1,350 @@
+import { Observable, type OperatorFunction, type Subscriber, type Subscription } from 'rxjs';
+import { z } from 'zod';
+import {
+  HandlerError,
+  parseOptions,
+  toError,
+  type DeadLetterOutcome,
+  type Outcome,
+  type OutputRecord,
+} from '@rxkafka/core';
+import { deadLetterRecord, describeRecord } from './dead-letter.js';
+import { publish } from './diagnostics.js';
+import { DeliveryError, type KafkaError } from './errors.js';
+import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
+import { defaultLogger, type Logger } from './logger.js';
+import { ProducerPort, toKafkaError } from './rdkafka.js';
+
+export interface ToKafkaOptions {
+  /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
+  readonly brokers: string;
+  /** Where failed, timed-out and invalid records go. `false` only logs them, then acknowledges them. */
+  readonly deadLetterTopic: string | false;
+  /** Output value to bytes. Default: Buffers and strings unchanged, `null` as a tombstone, anything else as JSON. */
+  readonly serialize?: (value: unknown, output: OutputRecord) => Buffer | string | null;
+  /** Where dead-lettered records are logged with their error. Default: pino on stderr. */
+  readonly logger?: Logger;
+  /** How long completion waits for outstanding deliveries, in ms. Default 10,000. */
+  readonly flushTimeout?: number;
+  /** Extra librdkafka producer properties. Misspelled keys are rejected. */
+  readonly rdkafka?: LibrdkafkaConfig;
+}
+
+const optionsSchema = z.strictObject({
+  brokers: z.string({ error: 'bootstrap servers as host:port[,host:port]' }).min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  deadLetterTopic: z.union([z.string().min(1), z.literal(false)], { error: 'a topic name, or false to only log failed records' }),
+  serialize: z.custom<ToKafkaOptions['serialize']>((v) => typeof v === 'function', { error: 'a function' }).optional(),
+  logger: z
+    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.error === 'function', { error: 'a pino-compatible logger' })
+    .optional(),
+  flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' }).optional(),
+});
+
+/** Serialises output values: Buffers and strings pass through, `null` is a tombstone, the rest is JSON. */
+export function serializeJson(value: unknown): Buffer | string | null {
+  if (value === null || Buffer.isBuffer(value) || typeof value === 'string') return value;
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new TypeError(`cannot serialise a value of type ${typeof value} as JSON`);
+  return json;
+}
+
+/**
+ * The producer sink. For each outcome it produces the outputs (for `ok`) or the dead-letter record
+ * (for `failed`, `timeout`, `invalid`), waits for every delivery report, and only then acknowledges
+ * the record so its offset may be committed. It emits each outcome once it is settled.
+ *
+ * A delivery that fails after librdkafka's own retries fails the stream with a `DeliveryError`:
+ * that record is never acknowledged, so nothing is committed past it.
+ *
+ * @example
+ * ```ts
+ * source.pipe(runChain(chain), toKafka({ brokers, deadLetterTopic: 'orders.dlq' })).subscribe();
+ * ```
+ */
+export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome<R, S>, Outcome<R, S>> {
+  const parsed = parseOptions(optionsSchema, options);
+  const extra = parsed.rdkafka ?? {};
+  checkLibrdkafkaConfig(extra, 'producer', 'rdkafka');
+  const settings: ProducerSettings = {
+    deadLetterTopic: parsed.deadLetterTopic,
+    serialize: parsed.serialize ?? serializeJson,
+    logger: parsed.logger ?? defaultLogger(),
+    flushTimeout: parsed.flushTimeout ?? 10_000,
+    librdkafka: {
+      'bootstrap.servers': parsed.brokers,
+      'client.id': 'rxkafka-producer',
+      // Idempotence keeps librdkafka's retries from duplicating or reordering records.
+      'enable.idempotence': true,
+      'linger.ms': 5,
+      ...extra,
+    },
+  };
+  return (source) => new Observable<Outcome<R, S>>((subscriber) => new ProducerSession(source, subscriber, settings).start());
+}
+
+interface ProducerSettings {
+  readonly deadLetterTopic: string | false;
+  readonly serialize: (value: unknown, output: OutputRecord) => Buffer | string | null;
+  readonly logger: Logger;
+  readonly flushTimeout: number;
+  readonly librdkafka: LibrdkafkaConfig;
+}
+
+/** One outcome waiting for its delivery reports. It travels as the produce call's opaque. */
+interface Delivery<R, S> {
+  readonly outcome: Outcome<R, S>;
+  remaining: number;
+}
+
+interface Pending<R, S> {
+  readonly topic: string;
+  readonly partition: number | null;
+  readonly value: Buffer | null;
+  readonly key: Buffer | string | null;
+  readonly headers: Record<string, string | Buffer>[] | undefined;
+  readonly delivery: Delivery<R, S>;
+}
+
+// How often delivery reports are served, and how soon a full local queue is retried.
+const POLL_INTERVAL_MS = 5;
+
+class ProducerSession<R, S> {
+  #producer: ProducerPort | undefined;
+  #ready = false;
+  // Records produce() could not take yet (not connected, or queue full). Kept in order.
+  readonly #backlog: Pending<R, S>[] = [];
+  // Delivery reports not yet received.
+  #awaitingReports = 0;
+  #sourceDone = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #sourceSubscription: Subscription | undefined;
+  #closing = false;
+
+  constructor(
+    private readonly source: Observable<Outcome<R, S>>,
+    private readonly subscriber: Subscriber<Outcome<R, S>>,
+    private readonly settings: ProducerSettings,
+  ) {}
+
+  start(): () => void {
+    let producer: ProducerPort;
+    try {
+      producer = new ProducerPort(this.settings.librdkafka, {
+        delivered: (error, opaque) => {
+          this.delivered(error, opaque as Delivery<R, S>);
+        },
+        error: (error) => {
+          publish('producer.error', { error });
+          if (error.fatal) this.fail(error);
+        },
+      });
+    } catch (error) {
+      this.subscriber.error(error);
+      return () => undefined;
+    }
+    this.#producer = producer;
+    producer.connect(30_000).then(
+      () => {
+        if (this.#closing) return;
+        producer.pollEvery(POLL_INTERVAL_MS);
+        this.#ready = true;
+        this.drainBacklog();
+      },
+      (error: unknown) => {
+        this.fail(toError(error));
+      },
+    );
+    this.#sourceSubscription = this.source.subscribe({
+      next: (outcome) => {
+        this.handle(outcome);
+      },
+      error: (error: unknown) => {
+        this.fail(error);
+      },
+      complete: () => {
+        this.#sourceDone = true;
+        this.maybeComplete();
+      },
+    });
+    return () => {
+      this.close();
+    };
+  }
+
+  private handle(outcome: Outcome<R, S>): void {
+    switch (outcome.kind) {
+      case 'aborted':
+        outcome.nack();
+        this.subscriber.next(outcome);
+        return;
+      case 'break':
+        this.settle(outcome);
+        return;
+      case 'ok':
+        this.produceOutputs(outcome);
+        return;
+      default:
+        this.deadLetter(outcome);
+    }
+  }
+
+  private produceOutputs(outcome: Outcome<R, S> & { kind: 'ok' }): void {
+    const outputs = outcome.context.outputs;
+    if (outputs.length === 0) {
+      this.settle(outcome);
+      return;
+    }
+    const records: Pending<R, S>[] = [];
+    const delivery: Delivery<R, S> = { outcome, remaining: outputs.length };
+    try {
+      for (const output of outputs) {
+        const value = this.settings.serialize(output.value, output);
+        records.push({
+          topic: output.topic,
+          partition: output.partition ?? null,
+          value: typeof value === 'string' ? Buffer.from(value) : value,
+          key: output.key ?? null,
+          headers: output.headers === undefined ? undefined : Object.entries(output.headers).map(([k, v]) => ({ [k]: v })),
+          delivery,
+        });
+      }
+    } catch (error) {
+      // An output that cannot be serialised is the chain's failure, not the pipeline's.
+      const { context, source, attempt, durationMs, deferErrors, ack, nack } = outcome;
+      this.deadLetter({
+        kind: 'failed',
+        handler: 'serialize',
+        error: new HandlerError('serialize', toError(error)),
+        context,
+        source,
+        attempt,
+        durationMs,
+        deferErrors,
+        ack,
+        nack,
+      });
+      return;
+    }
+    for (const record of records) this.enqueue(record);
+  }
+
+  private deadLetter(outcome: DeadLetterOutcome<R, S>): void {
+    this.settings.logger.error(
+      {
+        reason: outcome.kind,
+        handler: outcome.kind === 'invalid' ? undefined : outcome.handler,
+        attempt: outcome.attempt,
+        err: outcome.error,
+        record: describeRecord(outcome.source),
+        deadLetterTopic: this.settings.deadLetterTopic,
+      },
+      'record dead-lettered',
+    );
+    const topic = this.settings.deadLetterTopic;
+    if (topic === false) {
+      this.settle(outcome);
+      return;
+    }
+    const record = deadLetterRecord(outcome);
+    this.enqueue({ topic, partition: null, ...record, delivery: { outcome, remaining: 1 } });
+  }
+
+  private settle(outcome: Outcome<R, S>): void {
+    outcome.ack();
+    this.subscriber.next(outcome);
+  }
+
+  private enqueue(record: Pending<R, S>): void {
+    this.#awaitingReports++;
+    if (!this.#ready || this.#backlog.length > 0 || !this.tryProduce(record)) {
+      this.#backlog.push(record);
+      this.scheduleRetry();
+    }
+  }
+
+  /** False when librdkafka's queue is full. Other produce errors fail the stream. */
+  private tryProduce(record: Pending<R, S>): boolean {
+    const producer = this.#producer;
+    if (producer === undefined) return false;
+    try {
+      return producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record.delivery);
+    } catch (error) {
+      this.fail(toKafkaError(error, `produce to ${record.topic}`, DeliveryError));
+      return true;
+    }
+  }
+
+  private drainBacklog(): void {
+    while (this.#backlog.length > 0 && !this.subscriber.closed) {
+      const next = this.#backlog[0];
+      if (next === undefined || !this.tryProduce(next)) {
+        this.scheduleRetry();
+        return;
+      }
+      this.#backlog.shift();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (!this.#ready || this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#producer?.poll();
+      this.drainBacklog();
+    }, POLL_INTERVAL_MS);
+  }
+
+  private delivered(error: KafkaError | undefined, delivery: Delivery<R, S>): void {
+    this.#awaitingReports--;
+    if (error !== undefined) {
+      // librdkafka already retried for message.timeout.ms: this record cannot be delivered.
+      const { source } = delivery.outcome;
+      this.settings.logger.error(
+        { err: error, record: describeRecord(source) },
+        'delivery failed; stopping without acknowledging the record',
+      );
+      this.fail(
+        new DeliveryError(
+          `Delivery failed for the outcome of ${source.topic}[${String(source.partition)}]@${String(source.offset)}: ${error.message}`,
+          error.code,
+          error.errno,
+          false,
+          true,
+          { cause: error },
+        ),
+      );
+      return;
+    }
+    if (--delivery.remaining === 0) this.settle(delivery.outcome);
+    this.maybeComplete();
+  }
+
+  private maybeComplete(): void {
+    if (!this.#sourceDone || this.#awaitingReports > 0 || this.#closing) return;
+    this.#closing = true;
+    const producer = this.#producer;
+    void (async () => {
+      try {
+        await producer?.flush(this.settings.flushTimeout);
+      } catch (error) {
+        publish('producer.error', { error });
+      }
+      await producer?.disconnect();
+      this.subscriber.complete();
+    })();
+  }
+
+  private fail(error: unknown): void {
+    if (this.subscriber.closed) return;
+    this.subscriber.error(error);
+  }
+
+  private close(): void {
+    this.#sourceSubscription?.unsubscribe();
+    clearTimeout(this.#retryTimer);
+    if (this.#closing && this.#sourceDone) return;
+    this.#closing = true;
+    void this.#producer?.disconnect();
+  }
+}
