@@ -7,8 +7,7 @@
 // Without a direct import of 'vitest', tsc rejects the augmentation below (TS2664) under pnpm's layout.
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-// Relative import: @rxkafka/testing has no index entry point yet.
-import { startKafkaBroker } from '../packages/testing/src/broker.js';
+import { startKafkaBroker } from '@rxkafka/testing';
 
 declare module 'vitest' {
   export interface ProvidedContext {
