@@ -22,7 +22,7 @@ import {
   type Logger,
   type MockCluster,
 } from '@rxkafka/kafka';
-import { CustomerDirectory, EnrichedOrder, expectedCounts, generateOrders, moduleA, moduleB, Order, TOPICS } from './orders.js';
+import { CustomerDirectory, EnrichedOrder, type EnrichState, expectedCounts, generateOrders, moduleA, moduleB, Order, TOPICS } from './orders.js';
 
 /** Logs the first few dead-letter lines in full (as production would, as JSON on stderr), then stays quiet. */
 function sampledLogger(sample: number): Logger {
@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   };
 
   const moduleAService = runService(
-    fromKafka({ brokers, groupId: `demo-a-${run}`, topics: [TOPICS.orders], schema: Order, rdkafka: consumerTuning, signal: stop.signal }),
+    fromKafka<Order, EnrichState>({ brokers, groupId: `demo-a-${run}`, topics: [TOPICS.orders], schema: Order, rdkafka: consumerTuning, signal: stop.signal }),
     (source) =>
       source.pipe(
         runChain(moduleA(directory), { concurrency: 64, timeout: 5_000, ordering: 'key', retry: { maxAttempts: 2, initialDelay: 50 } }),

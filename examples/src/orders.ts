@@ -23,7 +23,7 @@ export type Order = z.infer<typeof Order>;
 export const EnrichedOrder = Order.extend({ customerTier: z.enum(['bronze', 'silver', 'gold']), seq: z.number().int() });
 export type EnrichedOrder = z.infer<typeof EnrichedOrder>;
 
-interface EnrichState {
+export interface EnrichState {
   tier?: 'bronze' | 'silver' | 'gold';
 }
 
