@@ -1,0 +1,147 @@
+/**
+ * Shared helpers for the integration suites: unique names, topic set-up, a quiet logger and a
+ * read-back consumer that counts what a topic really holds. Everything goes through
+ * `@rxkafka/kafka`; nothing here touches node-rdkafka directly.
+ */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { z } from 'zod';
+import { runChain, type SourceRecord } from '@rxkafka/core';
+import { createTopics, fromKafka, type KafkaSource, type LibrdkafkaConfig, type Logger, type NewTopic } from '@rxkafka/kafka';
+
+/** Bootstrap servers of the broker started by the global setup (or KAFKA_BROKERS). */
+export function brokers(): string {
+  return inject('kafkaBrokers');
+}
+
+/** A name no other test (or earlier run against the same broker) uses. */
+export function unique(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates fresh topics and returns their names in the order given. */
+export async function newTopics(specs: readonly NewTopic[]): Promise<string[]> {
+  await createTopics(brokers(), specs);
+  return specs.map((spec) => spec.topic);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once `predicate` holds; rejects with `what` after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what()}`);
+    await sleep(20);
+  }
+}
+
+/** A logger that keeps dead-letter and delivery log lines in memory instead of spamming stderr. */
+export interface CapturingLogger extends Logger {
+  readonly lines: { level: 'info' | 'warn' | 'error'; object: object; message: string }[];
+}
+
+export function capturingLogger(): CapturingLogger {
+  const lines: CapturingLogger['lines'] = [];
+  return {
+    lines,
+    info: (object, message) => void lines.push({ level: 'info', object, message }),
+    warn: (object, message) => void lines.push({ level: 'warn', object, message }),
+    error: (object, message) => void lines.push({ level: 'error', object, message }),
+  };
+}
+
+/**
+ * Consumer tuning for tests: a short session so that a consumer that vanishes without leaving
+ * does not hold its partitions for the default 45 s. Graceful leaves never wait for it.
+ */
+export const CONSUMER_TUNING: LibrdkafkaConfig = { 'session.timeout.ms': 10_000, 'heartbeat.interval.ms': 500 };
+
+/** A source that hands raw records through unchanged: `record` is the value Buffer (or null). */
+export function rawSource(topics: readonly string[], groupId: string, rdkafka: LibrdkafkaConfig = {}): KafkaSource<unknown, Record<string, unknown>> {
+  return fromKafka({
+    brokers: brokers(),
+    groupId,
+    topics,
+    schema: z.unknown(),
+    decode: (value) => value,
+    rdkafka: { ...CONSUMER_TUNING, ...rdkafka },
+  });
+}
+
+export interface ReadOptions {
+  /** Stop once this many records arrived (then wait `settleMs` more, to catch extras). */
+  readonly expected: number;
+  /** Default: a fresh group, reading from the earliest offset. */
+  readonly groupId?: string;
+  /** Give up after this long; the caller's count assertion then reports the shortfall. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** After reaching `expected`, keep reading this long so duplicates and strays are seen. Default 1000 ms. */
+  readonly settleMs?: number;
+}
+
+/**
+ * Reads topics back with a fromKafka consumer and returns every record it saw, in arrival order
+ * (per partition that is offset order). Used to count outputs and dead-letter records, and to
+ * check which offsets a group re-receives.
+ */
+export async function readBack(topics: readonly string[], options: ReadOptions): Promise<SourceRecord[]> {
+  const source = rawSource(topics, options.groupId ?? unique('reader'));
+  const seen: SourceRecord[] = [];
+  let failure: unknown;
+  const subscription = source.pipe(runChain([], { ordering: 'unordered' })).subscribe({
+    next: (outcome) => {
+      seen.push(outcome.source);
+      outcome.ack();
+    },
+    error: (error: unknown) => {
+      failure = error;
+    },
+  });
+  try {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    while (seen.length < options.expected && failure === undefined && Date.now() < deadline) await sleep(20);
+    if (failure === undefined) await sleep(options.settleMs ?? 1000);
+  } finally {
+    await source.stop();
+    subscription.unsubscribe();
+  }
+  if (failure !== undefined) throw failure;
+  return seen;
+}
+
+/** Parses a JSON record value read back from Kafka. */
+export function json<T = Record<string, unknown>>(record: SourceRecord): T {
+  if (record.value === null) throw new Error(`record ${record.topic}[${String(record.partition)}]@${String(record.offset)} is a tombstone`);
+  return JSON.parse(record.value.toString('utf8')) as T;
+}
+
+/** Header values of a record as strings (last one wins, like Context.headers). */
+export function headersOf(record: SourceRecord): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const header of record.headers) result[header.key] = header.value.toString('utf8');
+  return result;
+}
+
+/** Groups values by a key, keeping order. */
+export function groupBy<T, K>(items: Iterable<T>, keyOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
+/** Values that occur more than once. */
+export function duplicates<T>(items: Iterable<T>): T[] {
+  const seen = new Set<T>();
+  const dups = new Set<T>();
+  for (const item of items) {
+    if (seen.has(item)) dups.add(item);
+    else seen.add(item);
+  }
+  return [...dups];
+}
