@@ -16,10 +16,13 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       // `void expr` marks fire-and-forget promises and callbacks that must return undefined.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreVoidOperator: true, ignoreArrowShorthand: true }],
       '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
+      // Handlers and defers may return nothing, BREAK, a Promise or an Observable: `void` in that union is the point.
+      '@typescript-eslint/no-invalid-void-type': 'off',
     },
   },
   {

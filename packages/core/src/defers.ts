@@ -62,6 +62,7 @@ export function runDefers(
           settle();
         },
       });
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
       if (settled) subscription.unsubscribe();
     } else {
       result.then(

@@ -125,6 +125,8 @@ function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value.toString()}n`;
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   try {
+    // JSON.stringify returns undefined for undefined and symbols, despite its declared type.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
     return JSON.stringify(value) ?? String(value);
   } catch {
     return Object.prototype.toString.call(value);

@@ -49,6 +49,7 @@ function runSync(
         error = e;
       },
     });
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set inside subscribe()
   return failed ? { out, error } : { out };
 }
 
@@ -146,6 +147,7 @@ describe("handler()", () => {
       "throwing %s gives a HandlerError whose cause is a NonErrorThrown keeping the value",
       (_what, thrown, causeMessage) => {
         const body = (): HandlerResult => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point of the test
           throw thrown;
         };
         testScheduler.run(({ hot, expectObservable }) => {
@@ -162,7 +164,8 @@ describe("handler()", () => {
         );
         expect(error.handler).toBe("odd");
         expect(error.cause).toBeInstanceOf(NonErrorThrown);
-        const cause = error.cause as NonErrorThrown;
+        const cause = error.cause;
+        if (!(cause instanceof NonErrorThrown)) throw new Error('expected a NonErrorThrown cause');
         expect(cause.value).toBe(thrown);
         expect(cause.code).toBe("ERR_NON_ERROR_THROWN");
         expect(cause.message).toBe(causeMessage);

@@ -40,7 +40,7 @@ function maxOverlap(
 ): number {
   const events: [number, number][] = [];
   for (const log of logs) {
-    events.push([log.subscribedFrame, +1]);
+    events.push([log.subscribedFrame, 1]);
     events.push([log.unsubscribedFrame, -1]);
   }
   // Ends before starts at the same frame: a worker freed at frame t may be reused at frame t.

@@ -109,6 +109,7 @@ export function mergeMapByKey<T, O>(
             drain();
           },
         });
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
         if (!done) inners.add(inner);
       };
 

@@ -13,7 +13,7 @@ export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = '
   if (issue.code === 'unrecognized_keys') {
     const parent = valueAt(input, issue.path);
     const key = issue.keys[0] ?? '';
-    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape as object).join(', ') : '';
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : '';
     throw new ConfigError(
       joinPath(prefix, [...issue.path, key]),
       known === '' ? 'no such option' : `a known option (${known})`,

@@ -130,6 +130,7 @@ export class RecordRun<R, S> {
             this.continueAfter(i, verdict);
           },
         });
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
         if (!settled) this.inner = subscription;
         return;
       }
@@ -173,6 +174,7 @@ export class RecordRun<R, S> {
           this.continueAfter(index, emitted ? undefined : BREAK);
         },
       });
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
     if (!settled) this.inner = subscription;
   }
 
@@ -210,7 +212,7 @@ export class RecordRun<R, S> {
     if (
       (end === 'failed' || end === 'timeout') &&
       ctx.attempt < retry.maxAttempts &&
-      retry.retryable(error as HandlerError | DeadlineExceededError, ctx as RecordContext<unknown, unknown>)
+      retry.retryable(error as HandlerError | DeadlineExceededError, ctx)
     ) {
       this.waitThenRetry(retry.delayAfter(ctx.attempt));
       return;

@@ -70,7 +70,9 @@ export function runChain<R, S>(
   chain: readonly Handler<R, S>[],
   options?: RunChainOptions<R, S>,
 ): OperatorFunction<ChainInput<R, S>, Outcome<R, S>> {
-  if (!Array.isArray(chain) || chain.some((h) => typeof h !== 'function')) {
+  // Checked for JavaScript callers; `Array.isArray` would widen the typed chain to `any[]`.
+  const handlers: readonly unknown[] = chain;
+  if (!Array.isArray(handlers) || handlers.some((h) => typeof h !== 'function')) {
     throw new TypeError('runChain: chain must be an array of handlers (operators over contexts)');
   }
   const parsed = parseOptions(optionsSchema, options);

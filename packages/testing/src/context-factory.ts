@@ -22,6 +22,8 @@ export function testContext<R, S = Record<string, unknown>>(record: R, init: Tes
     partition: init.partition ?? 0,
     offset: init.offset ?? nextOffset++,
     key: init.key === undefined || init.key === null ? null : Buffer.from(init.key),
+    // JSON.stringify returns undefined for undefined, despite its declared type.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
     value: Buffer.from(JSON.stringify(record) ?? 'null'),
     headers,
     timestamp: init.timestamp ?? 0,

@@ -9,7 +9,8 @@ export interface ErrorShape {
   readonly code?: unknown;
 }
 
-export function errorShape(error: unknown): ErrorShape | unknown {
+/** An error's shape; any other value unchanged. */
+export function errorShape(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const code = (error as { code?: unknown }).code;
   return code === undefined ? { name: error.name, message: error.message } : { name: error.name, message: error.message, code };

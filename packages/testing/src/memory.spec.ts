@@ -13,14 +13,14 @@ function collect<T>(source: Observable<T>): Promise<T[]> {
 }
 
 /** Acknowledges a context the way a sink does, through its outcome (`runChain` passes `ack` on). */
-function ackOf(ctx: Context<Rec, Record<string, unknown>>): void {
+function ackOf(ctx: Context<Rec>): void {
   (ctx as unknown as { ack: () => void }).ack();
 }
 
 describe('fromMemory', () => {
   it('never has more than maxInFlight unacknowledged records, and emits more on ack', () => {
     const records = Array.from({ length: 10 }, (_, n) => ({ value: { n } }));
-    const received: Context<Rec, Record<string, unknown>>[] = [];
+    const received: Context<Rec>[] = [];
     let completed = false;
     fromMemory<Rec>(records, { maxInFlight: 4 }).subscribe({
       next: (ctx) => received.push(ctx),
