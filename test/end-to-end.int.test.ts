@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { BREAK, handler, runChain, type Outcome } from '@rxkafka/core';
+import { BREAK, handler, runChain } from '@rxkafka/core';
 import { DLQ_HEADERS, fromKafka, produceRecords, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
 import {
   brokers,
@@ -77,13 +77,16 @@ const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 
 describe('end to end', () => {
   test('counts are exact: in = out + dead-lettered + skipped, across two chained services', async () => {
     const N = 3000;
-    const [inTopic, midTopic, outTopic, dlqTopic] = await newTopics([
-      { topic: unique('e2e-in'), partitions: 4 },
-      { topic: unique('e2e-mid'), partitions: 4 },
-      { topic: unique('e2e-out'), partitions: 4 },
-      { topic: unique('e2e-dlq'), partitions: 2 },
+    const inTopic = unique('e2e-in');
+    const midTopic = unique('e2e-mid');
+    const outTopic = unique('e2e-out');
+    const dlqTopic = unique('e2e-dlq');
+    await newTopics([
+      { topic: inTopic, partitions: 4 },
+      { topic: midTopic, partitions: 4 },
+      { topic: outTopic, partitions: 4 },
+      { topic: dlqTopic, partitions: 2 },
     ]);
-    if (inTopic === undefined || midTopic === undefined || outTopic === undefined || dlqTopic === undefined) throw new Error('topics');
     const b = brokers();
     const logger = capturingLogger();
     const countsA = zeroCounts();
@@ -96,7 +99,7 @@ describe('end to end', () => {
       schema: Order,
       rdkafka: CONSUMER_TUNING,
     });
-    const sourceB = fromKafka<Enriched, Record<string, unknown>>({
+    const sourceB = fromKafka<Enriched>({
       brokers: b,
       groupId: unique('e2e-b'),
       topics: [midTopic],
@@ -126,7 +129,13 @@ describe('end to end', () => {
           ),
           toKafka({ brokers: b, deadLetterTopic: dlqTopic, logger }),
         ),
-      { handleSignals: false, logger, onOutcome: (o) => void countsA[o.kind]++ },
+      {
+        handleSignals: false,
+        logger,
+        onOutcome: (o) => {
+          countsA[o.kind]++;
+        },
+      },
     );
     const serviceB = runService(
       sourceB,
@@ -148,7 +157,13 @@ describe('end to end', () => {
           ),
           toKafka({ brokers: b, deadLetterTopic: dlqTopic, logger }),
         ),
-      { handleSignals: false, logger, onOutcome: (o) => void countsB[o.kind]++ },
+      {
+        handleSignals: false,
+        logger,
+        onOutcome: (o) => {
+          countsB[o.kind]++;
+        },
+      },
     );
 
     const expected = groupBy(
@@ -184,7 +199,14 @@ describe('end to end', () => {
       aborted: 0,
       invalid: count('invalid-json') + count('invalid-schema'),
     });
-    expect(finalB).toEqual({ ok: okA - count('fail-B'), break: 0, failed: count('fail-B'), timeout: 0, aborted: 0, invalid: 0 });
+    expect(finalB).toEqual({
+      ok: okA - count('fail-B'),
+      break: 0,
+      failed: count('fail-B'),
+      timeout: 0,
+      aborted: 0,
+      invalid: 0,
+    });
     expect(sourceA.stats.consumed).toBe(N);
     expect(sourceB.stats.consumed).toBe(okA);
 
@@ -200,7 +222,7 @@ describe('end to end', () => {
     expect(out.length + dead.length + count('skip')).toBe(N);
 
     // Outputs: every expected id exactly once, with the right content, key and headers.
-    const outValues = out.map((record) => json<{ id: number; total: number }>(record));
+    const outValues = out.map((record) => json(record, z.strictObject({ id: z.number(), total: z.number() })));
     expect(duplicates(outValues.map((v) => v.id))).toEqual([]);
     expect(outValues.map((v) => v.id).sort((x, y) => x - y)).toEqual(expected.get('out'));
     for (const [index, record] of out.entries()) {
@@ -218,14 +240,14 @@ describe('end to end', () => {
       const sourceTopic = h[DLQ_HEADERS.topic];
       let id: number;
       if (sourceTopic === inTopic) {
-        // The value is the input's bytes, unchanged; recover `i` from the header's offset via the value itself.
+        // The value is the input's bytes, unchanged: even broken JSON still shows its id.
         const text = record.value?.toString('utf8') ?? '';
         const match = /"id": ?(\d+)/.exec(text);
         id = Number(match?.[1]);
         expect(text).toBe(inputValue(id));
       } else {
         expect(sourceTopic).toBe(midTopic);
-        id = json<Enriched>(record).id;
+        id = json(record, Enriched).id;
       }
       expect(record.key?.toString()).toBe(`k${String(id % 37)}`);
       const fate = fateOf(id);
@@ -252,7 +274,10 @@ describe('end to end', () => {
       }
     }
     for (const fate of ['invalid-json', 'invalid-schema', 'fail-A', 'fail-B'] as const) {
-      expect((deadByFate.get(fate) ?? []).sort((x, y) => x - y), fate).toEqual(expected.get(fate));
+      expect(
+        (deadByFate.get(fate) ?? []).sort((x, y) => x - y),
+        fate,
+      ).toEqual(expected.get(fate));
     }
     // Every dead letter was logged once, too.
     expect(logger.lines.filter((line) => line.message === 'record dead-lettered')).toHaveLength(expectedDead);
@@ -262,25 +287,24 @@ describe('end to end', () => {
     const KEYS = 60;
     const PER_KEY = 50;
     const N = KEYS * PER_KEY;
-    const [inTopic, outTopic, dlqTopic] = await newTopics([
-      { topic: unique('order-in'), partitions: 6 },
-      { topic: unique('order-out'), partitions: 3 },
-      { topic: unique('order-dlq') },
-    ]);
-    if (inTopic === undefined || outTopic === undefined || dlqTopic === undefined) throw new Error('topics');
+    const inTopic = unique('order-in');
+    const outTopic = unique('order-out');
+    const dlqTopic = unique('order-dlq');
+    await newTopics([{ topic: inTopic, partitions: 6 }, { topic: outTopic, partitions: 3 }, { topic: dlqTopic }]);
     const b = brokers();
 
     // Interleave keys so each partition holds many keys and every key's records are spread out.
     const records = [];
     for (let seq = 1; seq <= PER_KEY; seq++) {
-      for (let k = 0; k < KEYS; k++) records.push({ topic: inTopic, key: `key-${String(k)}`, value: JSON.stringify({ seq }) });
+      for (let k = 0; k < KEYS; k++)
+        records.push({ topic: inTopic, key: `key-${String(k)}`, value: JSON.stringify({ seq }) });
     }
 
     const active = new Map<string, number>();
     let overlaps = 0;
     const seenInHandler = new Map<string, number[]>();
     const counts = zeroCounts();
-    const source = fromKafka<{ seq: number }, Record<string, unknown>>({
+    const source = fromKafka<{ seq: number }>({
       brokers: b,
       groupId: unique('order'),
       topics: [inTopic],
@@ -310,11 +334,20 @@ describe('end to end', () => {
           ),
           toKafka({ brokers: b, deadLetterTopic: dlqTopic, logger: capturingLogger() }),
         ),
-      { handleSignals: false, onOutcome: (o) => void counts[o.kind]++ },
+      {
+        handleSignals: false,
+        onOutcome: (o) => {
+          counts[o.kind]++;
+        },
+      },
     );
     try {
       await produceRecords(b, records);
-      await waitFor(() => counts.ok >= N, 60_000, () => `all ${String(N)} records (counts ${JSON.stringify(counts)})`);
+      await waitFor(
+        () => counts.ok >= N,
+        60_000,
+        () => `all ${String(N)} records (counts ${JSON.stringify(counts)})`,
+      );
     } finally {
       await source.stop();
     }
@@ -331,7 +364,9 @@ describe('end to end', () => {
     for (const [key, list] of byKey) {
       // One key, one output partition; offset order there is the order the outputs were produced in.
       expect(new Set(list.map((record) => record.partition)).size, `partitions of ${key}`).toBe(1);
-      const seqs = [...list].sort((x, y) => x.offset - y.offset).map((record) => json<{ seq: number }>(record).seq);
+      const seqs = [...list]
+        .sort((x, y) => x.offset - y.offset)
+        .map((record) => json(record, z.strictObject({ key: z.string(), seq: z.number() })).seq);
       expect(seqs, `output order of ${key}`).toEqual(inOrder);
     }
   });

@@ -7,7 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import { runChain, type SourceRecord } from '@rxkafka/core';
-import { createTopics, fromKafka, type KafkaSource, type LibrdkafkaConfig, type Logger, type NewTopic } from '@rxkafka/kafka';
+import {
+  createTopics,
+  fromKafka,
+  type KafkaSource,
+  type LibrdkafkaConfig,
+  type Logger,
+  type NewTopic,
+} from '@rxkafka/kafka';
 
 /** Bootstrap servers of the broker started by the global setup (or KAFKA_BROKERS). */
 export function brokers(): string {
@@ -19,10 +26,9 @@ export function unique(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Creates fresh topics and returns their names in the order given. */
-export async function newTopics(specs: readonly NewTopic[]): Promise<string[]> {
+/** Creates fresh topics (name them with `unique`). */
+export async function newTopics(specs: readonly NewTopic[]): Promise<void> {
   await createTopics(brokers(), specs);
-  return specs.map((spec) => spec.topic);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,16 +44,17 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
 
 /** A logger that keeps dead-letter and delivery log lines in memory instead of spamming stderr. */
 export interface CapturingLogger extends Logger {
-  readonly lines: { level: 'info' | 'warn' | 'error'; object: object; message: string }[];
+  /** `at` is performance.now() when the line was logged. */
+  readonly lines: { level: 'info' | 'warn' | 'error'; object: object; message: string; at: number }[];
 }
 
 export function capturingLogger(): CapturingLogger {
   const lines: CapturingLogger['lines'] = [];
   return {
     lines,
-    info: (object, message) => void lines.push({ level: 'info', object, message }),
-    warn: (object, message) => void lines.push({ level: 'warn', object, message }),
-    error: (object, message) => void lines.push({ level: 'error', object, message }),
+    info: (object, message) => void lines.push({ level: 'info', object, message, at: performance.now() }),
+    warn: (object, message) => void lines.push({ level: 'warn', object, message, at: performance.now() }),
+    error: (object, message) => void lines.push({ level: 'error', object, message, at: performance.now() }),
   };
 }
 
@@ -58,7 +65,11 @@ export function capturingLogger(): CapturingLogger {
 export const CONSUMER_TUNING: LibrdkafkaConfig = { 'session.timeout.ms': 10_000, 'heartbeat.interval.ms': 500 };
 
 /** A source that hands raw records through unchanged: `record` is the value Buffer (or null). */
-export function rawSource(topics: readonly string[], groupId: string, rdkafka: LibrdkafkaConfig = {}): KafkaSource<unknown, Record<string, unknown>> {
+export function rawSource(
+  topics: readonly string[],
+  groupId: string,
+  rdkafka: LibrdkafkaConfig = {},
+): KafkaSource<unknown, Record<string, unknown>> {
   return fromKafka({
     brokers: brokers(),
     groupId,
@@ -106,14 +117,16 @@ export async function readBack(topics: readonly string[], options: ReadOptions):
     await source.stop();
     subscription.unsubscribe();
   }
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined)
+    throw failure instanceof Error ? failure : new Error('the read-back consumer failed', { cause: failure });
   return seen;
 }
 
-/** Parses a JSON record value read back from Kafka. */
-export function json<T = Record<string, unknown>>(record: SourceRecord): T {
-  if (record.value === null) throw new Error(`record ${record.topic}[${String(record.partition)}]@${String(record.offset)} is a tombstone`);
-  return JSON.parse(record.value.toString('utf8')) as T;
+/** Parses and validates a JSON record value read back from Kafka. */
+export function json<T>(record: SourceRecord, schema: z.ZodType<T>): T {
+  if (record.value === null)
+    throw new Error(`record ${record.topic}[${String(record.partition)}]@${String(record.offset)} is a tombstone`);
+  return schema.parse(JSON.parse(record.value.toString('utf8')));
 }
 
 /** Header values of a record as strings (last one wins, like Context.headers). */

@@ -31,8 +31,8 @@ export function deadLetterRecord<R, S>(outcome: DeadLetterOutcome<R, S>): DeadLe
     [DLQ_HEADERS.reason]: outcome.kind,
     [DLQ_HEADERS.handler]: outcome.kind === 'invalid' ? `decode:${outcome.error.reason}` : outcome.handler,
     [DLQ_HEADERS.errorCode]: error.code,
-    [DLQ_HEADERS.errorMessage]: error.message,
-    [DLQ_HEADERS.errorStack]: (error.stack ?? '').slice(0, MAX_STACK_CHARS),
+    [DLQ_HEADERS.errorMessage]: headerSafe(error.message),
+    [DLQ_HEADERS.errorStack]: headerSafe(stackWithCauses(error)).slice(0, MAX_STACK_CHARS),
     [DLQ_HEADERS.topic]: source.topic,
     [DLQ_HEADERS.partition]: String(source.partition),
     [DLQ_HEADERS.offset]: String(source.offset),
@@ -48,6 +48,31 @@ export function deadLetterRecord<R, S>(outcome: DeadLetterOutcome<R, S>): DeadLe
       ...Object.entries(reasonHeaders).map(([k, v]) => ({ [k]: v })),
     ],
   };
+}
+
+/**
+ * The error's stack followed by its causes' stacks. A `HandlerError` is made by rxkafka after the
+ * handler's error unwound, so its own stack never shows the handler; the cause's stack does.
+ */
+function stackWithCauses(error: Error): string {
+  let text = error.stack ?? `${error.name}: ${error.message}`;
+  const seen = new Set<unknown>([error]);
+  let cause: unknown = error.cause;
+  // Bounded: causes can form cycles, and the header is cut at MAX_STACK_CHARS anyway.
+  while (cause instanceof Error && !seen.has(cause) && seen.size < 5) {
+    seen.add(cause);
+    text += `\nCaused by: ${cause.stack ?? `${cause.name}: ${cause.message}`}`;
+    cause = cause.cause;
+  }
+  return text;
+}
+
+/**
+ * node-rdkafka 3.6 copies string header values through a C string, so a NUL cuts the value short
+ * (error messages quote the record's bytes, e.g. a JSON parse error). Escape it instead.
+ */
+function headerSafe(text: string): string {
+  return text.replaceAll('\u0000', '\\u0000');
 }
 
 /** The record as a log line shows it: coordinates, and key and value as (truncated) text. */

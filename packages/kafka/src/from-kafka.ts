@@ -497,16 +497,26 @@ class ConsumerSession<R, S> {
     publish('consumer.assigned', { partitions });
   }
 
-  /** Stops dispatching, aborts in-flight records, waits for them, commits, and only then releases. */
+  /**
+   * Stops dispatching, lets in-flight records finish (up to `drainTimeout`), aborts the rest and
+   * waits `abortGrace` for them, commits, and only then releases.
+   */
   private async revoke(partitions: TopicPartition[]): Promise<void> {
     const states = partitions
       .map(({ topic, partition }) => this.#partitions.get(tpKey(topic, partition)))
       .filter((state): state is PartitionState => state !== undefined);
-    for (const state of states) {
-      state.revoking = true;
-      state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
+    for (const state of states) state.revoking = true;
+    // Drain before aborting, as stop() does. Aborting at once left holes: a record aborted while a
+    // later offset of its partition had already finished (other keys run concurrently) held the
+    // commit back, so the next owner re-read, and re-produced, the finished ones: duplicates.
+    // After teardown (the final revoke while disconnecting) the pipeline is unsubscribed and nothing
+    // in flight can settle any more: waiting would only hold up the close by drainTimeout + abortGrace.
+    if (!this.#tornDown) {
+      await Promise.all(states.map((state) => this.drained(state, this.settings.drainTimeout)));
+      const stragglers = states.filter((state) => state.offsets.inFlight > 0);
+      for (const state of stragglers) state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
+      await Promise.all(stragglers.map((state) => this.drained(state, this.settings.abortGrace)));
     }
-    await Promise.all(states.map((state) => this.drained(state, this.settings.drainTimeout)));
     await this.commitSync(states);
     for (const state of states) this.#partitions.delete(tpKey(state.topic, state.partition));
     this.stats.revoked += partitions.length;
