@@ -29,8 +29,12 @@ function sampledLogger(sample: number): Logger {
   const logger = defaultLogger();
   let seen = 0;
   return {
-    info: (object, message) => void logger.info(object, message),
-    warn: (object, message) => void logger.warn(object, message),
+    info: (object, message) => {
+      logger.info(object, message);
+    },
+    warn: (object, message) => {
+      logger.warn(object, message);
+    },
     error: (object, message) => {
       if (++seen <= sample) logger.error(object, message);
       if (seen === sample) logger.info({}, 'further dead-letter log lines are suppressed in the demo');
@@ -58,7 +62,7 @@ async function main(): Promise<number> {
     });
     console.log(`Kafka cluster at ${brokers}`);
   }
-  const run = `${String(Date.now())}`;
+  const run = String(Date.now());
   const expected = expectedCounts(RECORDS);
   const started = performance.now();
 
@@ -79,13 +83,23 @@ async function main(): Promise<number> {
         runChain(moduleA(directory), { concurrency: 64, timeout: 5_000, ordering: 'key', retry: { maxAttempts: 2, initialDelay: 50 } }),
         toKafka({ brokers, deadLetterTopic: TOPICS.deadLetter, logger }),
       ),
-    { signal: stop.signal, onOutcome: (o) => void count(o, 'aOk', 'aDead') },
+    {
+      signal: stop.signal,
+      onOutcome: (o) => {
+        count(o, 'aOk', 'aDead');
+      },
+    },
   );
   const moduleBService = runService(
     fromKafka({ brokers, groupId: `demo-b-${run}`, topics: [TOPICS.enriched], schema: EnrichedOrder, rdkafka: consumerTuning, signal: stop.signal }),
     (source) =>
       source.pipe(runChain(moduleB(), { concurrency: 64, ordering: 'key' }), toKafka({ brokers, deadLetterTopic: TOPICS.deadLetter, logger })),
-    { signal: stop.signal, onOutcome: (o) => void count(o, 'bOk', 'bDead') },
+    {
+      signal: stop.signal,
+      onOutcome: (o) => {
+        count(o, 'bOk', 'bDead');
+      },
+    },
   );
   // The auditor reads the chain's two exits back, so the summary counts what Kafka really holds.
   const auditor = runService(

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { z } from 'zod';
 import { createContext, invalidOutcome, parseOptions, RxKafkaError, type ChainInput, type SourceRecord } from '@rxkafka/core';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
@@ -127,9 +127,10 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
 
   constructor(options: FromKafkaOptions<R, S>) {
     const settings = resolveSettings(options);
-    let self: KafkaSource<R, S> | undefined = undefined;
-    super((subscriber) => self?.attach(subscriber, settings));
-    self = this;
+    // `this` is unusable before super(): subscriptions reach attach() through this indirection.
+    let attach = (_subscriber: Subscriber<ChainInput<R, S>>): TeardownLogic => undefined;
+    super((subscriber) => attach(subscriber));
+    attach = (subscriber) => this.attach(subscriber, settings);
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     settings.signal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
@@ -337,7 +338,13 @@ class ConsumerSession<R, S> {
     this.#consumer = consumer;
     consumer.connect(30_000).then(
       () => {
-        if (this.#tornDown) return;
+        if (this.#tornDown) {
+          // Stopped while connecting: nothing was consumed, so there is nothing to commit.
+          void consumer.disconnect().then(() => {
+            this.source.setState('closed');
+          });
+          return;
+        }
         consumer.subscribe(this.settings.topics, this.settings.pollTimeout);
         this.source.setState('running');
         this.#commitTimer = setInterval(() => {
@@ -347,7 +354,8 @@ class ConsumerSession<R, S> {
         void this.pollLoop(consumer);
       },
       (error: unknown) => {
-        this.subscriber.error(error);
+        if (this.#tornDown) this.source.setState('closed');
+        else this.subscriber.error(error);
       },
     );
   }
@@ -634,7 +642,12 @@ class ConsumerSession<R, S> {
   }
 
   private async drainAndComplete(): Promise<void> {
-    if (this.source.state !== 'running' && this.source.state !== 'connecting') return;
+    if (this.source.state === 'connecting') {
+      this.subscriber.complete();
+      this.teardown();
+      return;
+    }
+    if (this.source.state !== 'running') return;
     this.source.setState('draining');
     this.#accepting = false;
     if (!(await this.idle(this.settings.drainTimeout))) {
@@ -655,13 +668,13 @@ class ConsumerSession<R, S> {
     clearInterval(this.#commitTimer);
     for (const state of this.#partitions.values()) state.controller.abort(new ShutdownError());
     const consumer = this.#consumer;
-    const wasConnected = this.source.state === 'running' || this.source.state === 'draining';
+    const state = this.source.state;
     this.source.setState('closing');
+    // Still connecting: the connect callback disconnects once it can.
+    if (state === 'connecting') return;
     void (async () => {
-      if (consumer !== undefined && wasConnected) {
+      if (consumer !== undefined) {
         await this.commitSync([...this.#partitions.values()]);
-        await consumer.disconnect();
-      } else if (consumer !== undefined) {
         await consumer.disconnect();
       }
       this.source.setState('closed');

@@ -4,7 +4,15 @@
  * messages into `SourceRecord`s. Nothing else in rxkafka touches the binding.
  */
 import Kafka from 'node-rdkafka';
-import type { LibrdKafkaError, Message, MessageHeader, TopicPartition, TopicPartitionOffset } from 'node-rdkafka';
+import type {
+  DeliveryReport,
+  LibrdKafkaError,
+  Message,
+  MessageHeader,
+  Metadata,
+  TopicPartition,
+  TopicPartitionOffset,
+} from 'node-rdkafka';
 import type { SourceRecord } from '@rxkafka/core';
 import { KafkaError } from './errors.js';
 import type { LibrdkafkaConfig } from './librdkafka-config.js';
@@ -14,6 +22,9 @@ import { TOPIC_KEYS } from './librdkafka-keys.js';
 const { KafkaConsumer, Producer, AdminClient, CODES } = Kafka;
 
 export type { TopicPartition, TopicPartitionOffset };
+
+/** node-rdkafka's types say callbacks always get an error; at run time it is null on success. */
+type NativeError = LibrdKafkaError | null | undefined;
 
 /**
  * Splits settings into global and topic-level ones. node-rdkafka always installs a default topic
@@ -118,7 +129,7 @@ export class ConsumerPort {
             else if (error.code === ERR.REVOKE_PARTITIONS) events.rebalance('revoke', partitions);
             else events.error(toKafkaError(error, 'rebalance'));
           },
-          offset_commit_cb: function (error: LibrdKafkaError | undefined, offsets: TopicPartitionOffset[]) {
+          offset_commit_cb: function (error: NativeError, offsets: TopicPartitionOffset[]) {
             // "No offset" means there was nothing new to commit: not a failure.
             const failure = error !== undefined && error !== null && error.code !== ERR.NO_OFFSET;
             events.committed(failure ? toKafkaError(error, 'commit') : undefined, offsets);
@@ -136,7 +147,7 @@ export class ConsumerPort {
 
   connect(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#client.connect({ timeout: timeoutMs }, (error) => {
+      this.#client.connect({ timeout: timeoutMs }, (error: NativeError) => {
         if (error) reject(toKafkaError(error, 'connecting the consumer'));
         else resolve();
       });
@@ -151,7 +162,7 @@ export class ConsumerPort {
   /** Up to `max` records. Call it again only after it settles: parallel calls race. */
   consume(max: number): Promise<SourceRecord[]> {
     return new Promise((resolve, reject) => {
-      this.#client.consume(max, (error, messages) => {
+      this.#client.consume(max, (error: NativeError, messages: Message[]) => {
         if (error) reject(toKafkaError(error, 'consume'));
         else resolve(messages.map(toSourceRecord));
       });
@@ -228,7 +239,7 @@ export class ProducerPort {
     } catch (error) {
       throw toKafkaError(error, 'creating the producer');
     }
-    this.#client.on('delivery-report', (error, report) => {
+    this.#client.on('delivery-report', (error: NativeError, report: DeliveryReport) => {
       events.delivered(error ? toKafkaError(error, 'delivery') : undefined, report.opaque);
     });
     this.#client.on('event.error', (error) => {
@@ -238,7 +249,7 @@ export class ProducerPort {
 
   connect(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#client.connect({ timeout: timeoutMs }, (error) => {
+      this.#client.connect({ timeout: timeoutMs }, (error: NativeError) => {
         if (error) reject(toKafkaError(error, 'connecting the producer'));
         else resolve();
       });
@@ -275,7 +286,7 @@ export class ProducerPort {
 
   flush(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#client.flush(timeoutMs, (error) => {
+      this.#client.flush(timeoutMs, (error: NativeError) => {
         if (error) reject(toKafkaError(error, 'flush'));
         else resolve();
       });
@@ -285,7 +296,7 @@ export class ProducerPort {
   /** The brokers as `host:port,...`, from cluster metadata. */
   brokers(timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.#client.getMetadata({ timeout: timeoutMs }, (error, metadata) => {
+      this.#client.getMetadata({ timeout: timeoutMs }, (error: NativeError, metadata: Metadata) => {
         if (error) reject(toKafkaError(error, 'metadata'));
         else resolve(metadata.brokers.map((b) => `${b.host}:${String(b.port)}`).join(','));
       });
@@ -295,7 +306,7 @@ export class ProducerPort {
   /** Asks for a topic's metadata; on the mock cluster this creates the topic. */
   touchTopic(topic: string, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#client.getMetadata({ topic, timeout: timeoutMs }, (error, metadata) => {
+      this.#client.getMetadata({ topic, timeout: timeoutMs }, (error: NativeError, metadata: Metadata) => {
         if (error) reject(toKafkaError(error, `metadata of ${topic}`));
         else resolve(metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0);
       });
@@ -336,7 +347,7 @@ export async function createTopics(brokers: string, topics: readonly NewTopic[],
             config: { ...topic.config },
           },
           timeoutMs,
-          (error) => {
+          (error: NativeError) => {
             if (error) reject(toKafkaError(error, `creating topic ${topic.topic}`));
             else resolve();
           },

@@ -54,7 +54,7 @@ export async function runService<R, S>(
       source.pipe(pipeline).subscribe({
         next: (outcome) => {
           counts[outcome.kind]++;
-          options.onOutcome?.(outcome as Outcome<unknown, unknown>);
+          options.onOutcome?.(outcome);
         },
         error: reject,
         complete: resolve,
