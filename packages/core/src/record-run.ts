@@ -239,7 +239,7 @@ export class RecordRun<R, S> {
 
   private emit(end: AttemptEnd, error: Failure | undefined, deferErrors: DeferError[]): void {
     const ctx = this.ctx;
-    const base = {
+    const common = {
       context: ctx,
       source: ctx.source,
       attempt: ctx.attempt,
@@ -248,24 +248,25 @@ export class RecordRun<R, S> {
       ack: ctx.ack,
       nack: ctx.nack,
     };
-    const handler = this.handlerName();
     let outcome: Outcome<R, S>;
-    switch (end) {
-      case 'ok':
-        outcome = { kind: 'ok', ...base };
-        break;
-      case 'break':
-        outcome = { kind: 'break', handler, ...base };
-        break;
-      case 'failed':
-        outcome = { kind: 'failed', handler, error: error as HandlerError, ...base };
-        break;
-      case 'timeout':
-        outcome = { kind: 'timeout', handler, error: error as DeadlineExceededError, ...base };
-        break;
-      case 'aborted':
-        outcome = { kind: 'aborted', handler, error: error as AbortedError, ...base };
-        break;
+    if (end === 'ok') {
+      outcome = { kind: 'ok', ...common };
+    } else {
+      const handler = this.handlerName();
+      switch (end) {
+        case 'break':
+          outcome = { kind: 'break', handler, ...common };
+          break;
+        case 'failed':
+          outcome = { kind: 'failed', handler, error: error as HandlerError, ...common };
+          break;
+        case 'timeout':
+          outcome = { kind: 'timeout', handler, error: error as DeadlineExceededError, ...common };
+          break;
+        case 'aborted':
+          outcome = { kind: 'aborted', handler, error: error as AbortedError, ...common };
+          break;
+      }
     }
     // Completing runs the teardown, which must then find nothing to cancel.
     this.cancelled = true;
