@@ -24,6 +24,8 @@ export type Handler<R, S> = OperatorFunction<Context<R, S>, Context<R, S>> & {
 export interface LiftedHandler<R, S> extends Handler<R, S> {
   readonly handlerName: string;
   readonly body: HandlerFn<R, S>;
+  /** The body declares a second parameter, so it gets the signal (read once, not per record). */
+  readonly wantsSignal: boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
       concatMap((ctx) => {
         let result: HandlerResult;
         try {
-          result = invokeHandler(body, ctx);
+          result = invokeHandler(lifted, ctx);
         } catch (error) {
           throw new HandlerError(name, toError(error));
         }
@@ -58,7 +60,8 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
         );
       }),
     );
-  return Object.assign(operator, { handlerName: name, body });
+  const lifted: LiftedHandler<R, S> = Object.assign(operator, { handlerName: name, body, wantsSignal: body.length >= 2 });
+  return lifted;
 }
 
 /** Gives a plain RxJS operator a name for outcomes and errors. */
@@ -74,8 +77,8 @@ export function isLiftedHandler<R, S>(candidate: Handler<R, S>): candidate is Li
 }
 
 /** Calls a body, passing the signal only when the body declares it. */
-export function invokeHandler<R, S>(body: HandlerFn<R, S>, ctx: Context<R, S>): HandlerResult {
-  return body.length >= 2 ? body(ctx, ctx.signal) : (body as (ctx: Context<R, S>) => HandlerResult)(ctx);
+export function invokeHandler<R, S>(lifted: LiftedHandler<R, S>, ctx: Context<R, S>): HandlerResult {
+  return lifted.wantsSignal ? lifted.body(ctx, ctx.signal) : (lifted.body as (ctx: Context<R, S>) => HandlerResult)(ctx);
 }
 
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -1,4 +1,4 @@
-import { Observable, Subscription, type ObservableInput, type OperatorFunction, from } from 'rxjs';
+import { from, Observable, type ObservableInput, type OperatorFunction } from 'rxjs';
 import { z } from 'zod';
 import { Deque } from './deque.js';
 import { QueueOverflowError } from './errors.js';
@@ -59,6 +59,58 @@ export function mergeMapByKey<T, O>(
   project: (value: T) => ObservableInput<O>,
   options?: MergeMapByKeyOptions,
 ): OperatorFunction<T, O> {
+  return keyedPool(
+    keyOf,
+    (value, slot, sink) =>
+      from(project(value)).subscribe({
+        next: (output) => {
+          sink.next(output);
+        },
+        error: (error: unknown) => {
+          sink.error(error);
+        },
+        complete: () => {
+          sink.done(slot);
+        },
+      }),
+    options,
+  );
+}
+
+/** Work the pool can cancel on teardown: a Subscription, or anything with `unsubscribe`. */
+export interface PoolWork {
+  unsubscribe(): void;
+}
+
+/** One started value: its key, and its work while it runs. */
+export interface PoolSlot {
+  readonly key: unknown;
+  work: PoolWork | undefined;
+  finished: boolean;
+}
+
+/** How work reports back to the pool. Shared by all work of one subscription. */
+export interface PoolSink<O> {
+  next(output: O): void;
+  error(error: unknown): void;
+  /** The value's work is over: frees its worker and lets its key's next value run. */
+  done(slot: PoolSlot): void;
+}
+
+/** Starts the work for one value; it may finish synchronously, before returning. */
+export type StartWork<T, O> = (value: T, slot: PoolSlot, sink: PoolSink<O>) => PoolWork | undefined;
+
+/**
+ * The worker pool behind `mergeMapByKey` and `runChain`: per-key serialisation under one global
+ * concurrency limit. Work reports through a shared sink instead of an Observable per value, which
+ * keeps the per-record cost of `runChain` close to a bare `mergeMap`.
+ * @internal
+ */
+export function keyedPool<T, O>(
+  keyOf: (value: T) => unknown,
+  startWork: StartWork<T, O>,
+  options?: MergeMapByKeyOptions,
+): OperatorFunction<T, O> {
   const { concurrency = 16, maxQueued = 10_000, gauges = new PoolGauges() } = parseOptions(optionsSchema, options);
 
   return (source) =>
@@ -75,42 +127,46 @@ export function mergeMapByKey<T, O>(
       let sourceDone = false;
       // Guards `drain` against re-entry when an inner completes synchronously.
       let draining = false;
-      const inners = new Subscription();
+      // Slots whose work is still running, so teardown can cancel them.
+      const running = new Set<PoolSlot>();
+
+      const sink: PoolSink<O> = {
+        next: (output) => {
+          subscriber.next(output);
+        },
+        error: (error) => {
+          subscriber.error(error);
+        },
+        done: (slot) => {
+          if (slot.finished) return;
+          slot.finished = true;
+          if (slot.work !== undefined) running.delete(slot);
+          active--;
+          gauges.active = active;
+          release(slot.key);
+          drain();
+        },
+      };
 
       const start = (value: T, key: unknown): void => {
         active++;
         gauges.active = active;
         if (active > gauges.peakActive) gauges.peakActive = active;
-        let done = false;
-        // Stays undefined when the inner completes synchronously, inside `subscribe`.
-        let inner: Subscription | undefined = undefined;
-        let projected: ObservableInput<O>;
+        const slot: PoolSlot = { key, work: undefined, finished: false };
+        let work: PoolWork | undefined;
         try {
-          projected = project(value);
+          work = startWork(value, slot, sink);
         } catch (error) {
           active--;
           gauges.active = active;
           subscriber.error(error);
           return;
         }
-        inner = from(projected).subscribe({
-          next: (output) => {
-            subscriber.next(output);
-          },
-          error: (error: unknown) => {
-            subscriber.error(error);
-          },
-          complete: () => {
-            done = true;
-            if (inner !== undefined) inners.remove(inner);
-            active--;
-            gauges.active = active;
-            release(key);
-            drain();
-          },
-        });
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
-        if (!done) inners.add(inner);
+        // Work that finished synchronously has already released its worker.
+        if (!slot.finished && work !== undefined) {
+          slot.work = work;
+          running.add(slot);
+        }
       };
 
       // Hands the key's next queued value to the ready queue, or frees the key.
@@ -191,7 +247,8 @@ export function mergeMapByKey<T, O>(
 
       return () => {
         sourceSubscription.unsubscribe();
-        inners.unsubscribe();
+        for (const slot of running) slot.work?.unsubscribe();
+        running.clear();
         gauges.active = 0;
         gauges.queued = 0;
         gauges.keys = 0;

@@ -1,9 +1,10 @@
-import { isObservable, of, take, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { isObservable, of, take, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { AttemptEnd, DeferFn } from './context.js';
 import type { RecordContext } from './context.js';
 import { runDefers } from './defers.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import { BREAK, invokeHandler, isLiftedHandler, isPromiseLike, type Handler } from './handler.js';
+import type { PoolSink, PoolSlot, PoolWork } from './merge-map-by-key.js';
 import type { Outcome } from './outcome.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -25,7 +26,7 @@ type Failure = HandlerError | DeadlineExceededError | AbortedError;
  * defers after every attempt, retries with backoff, and finally one outcome.
  * A state machine rather than an operator chain: the per-record path is the hottest one.
  */
-export class RecordRun<R, S> {
+export class RecordRun<R, S> implements PoolWork {
   // The context of the attempt in progress.
   private ctx: RecordContext<R, S>;
   // Scheduler time at which the first attempt started.
@@ -44,7 +45,8 @@ export class RecordRun<R, S> {
   constructor(
     first: RecordContext<R, S>,
     private readonly settings: ChainSettings<R, S>,
-    private readonly subscriber: Subscriber<Outcome<R, S>>,
+    private readonly slot: PoolSlot,
+    private readonly sink: PoolSink<Outcome<R, S>>,
   ) {
     this.ctx = first;
     this.startedAt = settings.scheduler.now();
@@ -54,8 +56,8 @@ export class RecordRun<R, S> {
     this.beginAttempt(this.ctx);
   }
 
-  /** The subscriber unsubscribed (shutdown): abort the attempt; its defers still run. */
-  cancel(): void {
+  /** The pool was torn down (shutdown): abort the attempt; its defers still run. */
+  unsubscribe(): void {
     if (this.cancelled) return;
     this.cancelled = true;
     this.timer?.unsubscribe();
@@ -73,21 +75,23 @@ export class RecordRun<R, S> {
       this.endAttempt('aborted', new AbortedError(outer.reason));
       return;
     }
-    outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+    // The run itself is the listener (`handleEvent`): no closure per record.
+    outer?.addEventListener('abort', this, { once: true });
     if (settings.timeoutMs !== Number.POSITIVE_INFINITY) {
       ctx.deadline = settings.scheduler.now() + settings.timeoutMs;
-      this.timer = settings.scheduler.schedule(this.onDeadline, settings.timeoutMs);
+      this.timer = settings.scheduler.schedule(fireDeadline, settings.timeoutMs, this);
     }
     this.runFrom(0);
   }
 
-  private readonly onOuterAbort = (): void => {
+  /** The outer signal aborted (shutdown or revoke). */
+  handleEvent(): void {
     this.endAttempt('aborted', new AbortedError(this.ctx.outerSignal?.reason));
-  };
+  }
 
-  private readonly onDeadline = (): void => {
+  onDeadline(): void {
     this.endAttempt('timeout', new DeadlineExceededError(this.handlerName(), this.settings.timeoutMs));
-  };
+  }
 
   /** Runs handlers from `index` on; returns when the chain ends or waits on an async handler. */
   private runFrom(index: number): void {
@@ -104,7 +108,7 @@ export class RecordRun<R, S> {
       }
       let result;
       try {
-        result = invokeHandler(current.body, ctx);
+        result = invokeHandler(current, ctx);
       } catch (error) {
         this.fail(error);
         return;
@@ -197,9 +201,13 @@ export class RecordRun<R, S> {
     this.inner = undefined;
     this.timer?.unsubscribe();
     this.timer = undefined;
-    ctx.outerSignal?.removeEventListener('abort', this.onOuterAbort);
+    ctx.outerSignal?.removeEventListener('abort', this);
     // Work still in flight must learn it is no longer wanted before cleanup starts.
     if (end === 'timeout' || end === 'aborted') ctx.abort(error);
+    if (ctx.defers.length === 0) {
+      this.afterDefers(end, error, NO_DEFER_ERRORS);
+      return;
+    }
     runDefers(ctx.defers, end, this.settings.deferTimeoutMs, this.settings.scheduler, (deferErrors) => {
       this.afterDefers(end, error, deferErrors);
     });
@@ -268,10 +276,16 @@ export class RecordRun<R, S> {
           break;
       }
     }
-    // Completing runs the teardown, which must then find nothing to cancel.
     this.cancelled = true;
-    this.subscriber.next(outcome);
-    this.subscriber.complete();
+    this.sink.next(outcome);
+    this.sink.done(this.slot);
   }
 }
 
+// Shared by outcomes of records without defers.
+const NO_DEFER_ERRORS = Object.freeze([]) as unknown as DeferError[];
+
+/** The deadline timer's work: a plain function with the run as state, so no closure per record. */
+function fireDeadline(this: SchedulerAction<{ onDeadline(): void }>, run?: { onDeadline(): void }): void {
+  run?.onDeadline();
+}

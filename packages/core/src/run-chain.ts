@@ -1,8 +1,8 @@
-import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext } from './context.js';
 import type { Handler } from './handler.js';
-import { mergeMapByKey, PoolGauges } from './merge-map-by-key.js';
+import { keyedPool, PoolGauges, type PoolSink, type PoolSlot, type PoolWork } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
 import type { InvalidOutcome, Outcome } from './outcome.js';
 import { RecordRun, type ChainSettings } from './record-run.js';
@@ -91,26 +91,24 @@ export function runChain<R, S>(
     ...(parsed.maxQueued === undefined ? {} : { maxQueued: parsed.maxQueued }),
     ...(parsed.gauges === undefined ? {} : { gauges: parsed.gauges }),
   };
-  return mergeMapByKey((input: ChainInput<R, S>) => keyOf(input), (input) => runRecord(input, settings), poolOptions);
+  return keyedPool((input: ChainInput<R, S>) => keyOf(input), (input, slot, sink) => runRecord(input, settings, slot, sink), poolOptions);
 }
 
-function runRecord<R, S>(input: ChainInput<R, S>, settings: ChainSettings<R, S>): Observable<Outcome<R, S>> {
-  return new Observable<Outcome<R, S>>((subscriber) => {
-    if (!isRecordContext(input)) {
-      if (isInvalidOutcome(input)) {
-        subscriber.next(input);
-        subscriber.complete();
-        return;
-      }
-      subscriber.error(new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'));
-      return;
-    }
-    const run = new RecordRun(input as RecordContext<R, S>, settings, subscriber);
-    run.start();
-    return () => {
-      run.cancel();
-    };
-  });
+function runRecord<R, S>(
+  input: ChainInput<R, S>,
+  settings: ChainSettings<R, S>,
+  slot: PoolSlot,
+  sink: PoolSink<Outcome<R, S>>,
+): PoolWork | undefined {
+  if (!isRecordContext(input)) {
+    if (!isInvalidOutcome(input)) throw new TypeError('runChain: inputs must come from createContext() or be invalid outcomes');
+    sink.next(input);
+    sink.done(slot);
+    return undefined;
+  }
+  const run = new RecordRun(input as RecordContext<R, S>, settings, slot, sink);
+  run.start();
+  return run;
 }
 
 function isInvalidOutcome(input: unknown): input is InvalidOutcome {
