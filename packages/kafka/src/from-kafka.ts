@@ -445,8 +445,7 @@ class ConsumerSession<R, S> {
     }
     const { stats, settings } = this;
     const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
-    const offset = source.offset;
-    part.offsets.track(offset);
+    const ticket = part.offsets.track(source.offset);
     stats.consumed++;
     stats.inFlight++;
     stats.inFlightBytes += bytes;
@@ -461,11 +460,11 @@ class ConsumerSession<R, S> {
       stats.inFlightBytes -= bytes;
       if (done) {
         // A replaced or revoked partition's tracker is orphaned: its commits can no longer happen.
-        if (part.offsets.done(offset) && this.#partitions.get(tpKey(part.topic, part.partition)) === part) {
+        if (part.offsets.done(ticket) && this.#partitions.get(tpKey(part.topic, part.partition)) === part) {
           if (++this.#doneSinceCommit >= settings.commitEvery) this.commitAsync();
         }
       } else {
-        part.offsets.release(offset);
+        part.offsets.release(ticket);
       }
       this.#onRoom?.();
       if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();

@@ -1,43 +1,60 @@
+const PENDING = 0;
+const DONE = 1;
+const RELEASED = 2;
+
+/** Identifies one tracked record; returned by `track`, passed back to `done` or `release`. */
+export type Ticket = number;
+
 /**
  * One partition's offsets between fetch and commit. Records finish in any order; the
  * committable offset only moves past a record once it and every record before it are done.
  */
 export class PartitionOffsets {
-  // Offsets handed out and not yet passed by the commit point, in fetch order, mapped to "done".
-  // A Map keeps insertion order, so its first entry is always the oldest unfinished offset.
-  readonly #pending = new Map<number, boolean>();
+  // Tracked offsets in fetch order, and their states (PENDING, DONE, RELEASED), from #first on.
+  #offsets: number[] = [];
+  #states: number[] = [];
+  // Ticket of #offsets[0]; earlier tickets were compacted away.
+  #first = 0;
+  // Ticket of the oldest record not yet done: the commit point.
+  #head = 0;
   // One past the highest contiguous done offset: what Kafka should store as committed.
   #committable: number | undefined;
   // The last committable offset handed to a commit that succeeded.
   #committed: number | undefined;
 
-  /** Records handed out and not yet done. */
+  /** Records handed out and not yet settled. */
   inFlight = 0;
 
   /** Registers a fetched record. Offsets must arrive in increasing order (Kafka guarantees it). */
-  track(offset: number): void {
-    this.#pending.set(offset, false);
+  track(offset: number): Ticket {
+    this.#offsets.push(offset);
+    this.#states.push(PENDING);
     this.inFlight++;
+    return this.#first + this.#offsets.length - 1;
   }
 
-  /** Marks a record done. Returns true if the commit point moved. */
-  done(offset: number): boolean {
-    if (this.#pending.get(offset) !== false) return false;
-    this.#pending.set(offset, true);
+  /** Marks a record done. Returns true if the commit point moved. O(1) amortised. */
+  done(ticket: Ticket): boolean {
+    const index = ticket - this.#first;
+    if (index < 0 || this.#states[index] !== PENDING) return false;
+    this.#states[index] = DONE;
     this.inFlight--;
     let moved = false;
-    for (const [pendingOffset, isDone] of this.#pending) {
-      if (!isDone) break;
-      this.#pending.delete(pendingOffset);
-      this.#committable = pendingOffset + 1;
+    while (this.#states[this.#head - this.#first] === DONE) {
+      this.#committable = (this.#offsets[this.#head - this.#first] ?? 0) + 1;
+      this.#head++;
       moved = true;
     }
+    if (moved) this.compact();
     return moved;
   }
 
   /** Forgets a record that will not be finished (aborted): it blocks the commit point until redelivered. */
-  release(offset: number): void {
-    if (this.#pending.get(offset) === false) this.inFlight--;
+  release(ticket: Ticket): void {
+    const index = ticket - this.#first;
+    if (index < 0 || this.#states[index] !== PENDING) return;
+    this.#states[index] = RELEASED;
+    this.inFlight--;
   }
 
   /** The offset to commit now, or undefined if nothing new is done since the last commit. */
@@ -51,5 +68,14 @@ export class PartitionOffsets {
 
   markCommitted(offset: number): void {
     if (this.#committed === undefined || offset > this.#committed) this.#committed = offset;
+  }
+
+  /** Drops the passed prefix once it dominates, keeping memory proportional to what is in flight. */
+  private compact(): void {
+    const passed = this.#head - this.#first;
+    if (passed < 1024 || passed * 2 < this.#offsets.length) return;
+    this.#offsets = this.#offsets.slice(passed);
+    this.#states = this.#states.slice(passed);
+    this.#first = this.#head;
   }
 }
