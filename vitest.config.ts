@@ -10,9 +10,21 @@ export default defineConfig({
   ssr,
   test: {
     projects: [
-      { resolve, ssr, test: { name: 'unit:core', root: 'packages/core', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] } },
-      { resolve, ssr, test: { name: 'unit:testing', root: 'packages/testing', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] } },
-      { resolve, ssr, test: { name: 'unit:kafka', root: 'packages/kafka', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] } },
+      {
+        resolve,
+        ssr,
+        test: { name: 'unit:core', root: 'packages/core', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
+      },
+      {
+        resolve,
+        ssr,
+        test: { name: 'unit:testing', root: 'packages/testing', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
+      },
+      {
+        resolve,
+        ssr,
+        test: { name: 'unit:kafka', root: 'packages/kafka', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
+      },
       {
         resolve,
         ssr,

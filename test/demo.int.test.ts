@@ -7,7 +7,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Runs the README's demo command as a user would, and returns its exit code and output. */
 function runDemo(env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('pnpm', ['-s', 'demo'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('pnpm', ['-s', 'demo'], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.resume();

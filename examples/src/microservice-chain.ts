@@ -22,7 +22,17 @@ import {
   type Logger,
   type MockCluster,
 } from '@rxkafka/kafka';
-import { CustomerDirectory, EnrichedOrder, type EnrichState, expectedCounts, generateOrders, moduleA, moduleB, Order, TOPICS } from './orders.js';
+import {
+  CustomerDirectory,
+  EnrichedOrder,
+  type EnrichState,
+  expectedCounts,
+  generateOrders,
+  moduleA,
+  moduleB,
+  Order,
+  TOPICS,
+} from './orders.js';
 
 /** Logs the first few dead-letter lines in full (as production would, as JSON on stderr), then stays quiet. */
 function sampledLogger(sample: number): Logger {
@@ -57,7 +67,10 @@ async function main(): Promise<number> {
     await mock.createTopics(Object.values(TOPICS));
     console.log(`embedded librdkafka mock cluster at ${brokers} (set KAFKA_BROKERS to use a real cluster)`);
   } else {
-    await createTopics(brokers, Object.values(TOPICS).map((topic) => ({ topic, partitions: 4 }))).catch((error: unknown) => {
+    await createTopics(
+      brokers,
+      Object.values(TOPICS).map((topic) => ({ topic, partitions: 4 })),
+    ).catch((error: unknown) => {
       if (!String(error).includes('already exists')) throw error;
     });
     console.log(`Kafka cluster at ${brokers}`);
@@ -77,10 +90,22 @@ async function main(): Promise<number> {
   };
 
   const moduleAService = runService(
-    fromKafka<Order, EnrichState>({ brokers, groupId: `demo-a-${run}`, topics: [TOPICS.orders], schema: Order, rdkafka: consumerTuning, signal: stop.signal }),
+    fromKafka<Order, EnrichState>({
+      brokers,
+      groupId: `demo-a-${run}`,
+      topics: [TOPICS.orders],
+      schema: Order,
+      rdkafka: consumerTuning,
+      signal: stop.signal,
+    }),
     (source) =>
       source.pipe(
-        runChain(moduleA(directory), { concurrency: 64, timeout: 5_000, ordering: 'key', retry: { maxAttempts: 2, initialDelay: 50 } }),
+        runChain(moduleA(directory), {
+          concurrency: 64,
+          timeout: 5_000,
+          ordering: 'key',
+          retry: { maxAttempts: 2, initialDelay: 50 },
+        }),
         toKafka({ brokers, deadLetterTopic: TOPICS.deadLetter, logger }),
       ),
     {
@@ -91,9 +116,19 @@ async function main(): Promise<number> {
     },
   );
   const moduleBService = runService(
-    fromKafka({ brokers, groupId: `demo-b-${run}`, topics: [TOPICS.enriched], schema: EnrichedOrder, rdkafka: consumerTuning, signal: stop.signal }),
+    fromKafka({
+      brokers,
+      groupId: `demo-b-${run}`,
+      topics: [TOPICS.enriched],
+      schema: EnrichedOrder,
+      rdkafka: consumerTuning,
+      signal: stop.signal,
+    }),
     (source) =>
-      source.pipe(runChain(moduleB(), { concurrency: 64, ordering: 'key' }), toKafka({ brokers, deadLetterTopic: TOPICS.deadLetter, logger })),
+      source.pipe(
+        runChain(moduleB(), { concurrency: 64, ordering: 'key' }),
+        toKafka({ brokers, deadLetterTopic: TOPICS.deadLetter, logger }),
+      ),
     {
       signal: stop.signal,
       onOutcome: (o) => {
@@ -112,11 +147,7 @@ async function main(): Promise<number> {
       rdkafka: consumerTuning,
       signal: stop.signal,
     }),
-    (source) =>
-      source.pipe(
-        runChain([], { ordering: 'unordered' }),
-        toKafka({ brokers, deadLetterTopic: false }),
-      ),
+    (source) => source.pipe(runChain([], { ordering: 'unordered' }), toKafka({ brokers, deadLetterTopic: false })),
     {
       signal: stop.signal,
       onOutcome: (o) => {
@@ -137,10 +168,7 @@ async function main(): Promise<number> {
   }, 1000);
 
   const deadline = Date.now() + DEADLINE_MS;
-  while (
-    (counts.scored < expected.scored || counts.deadLettered < expected.deadLettered) &&
-    Date.now() < deadline
-  ) {
+  while ((counts.scored < expected.scored || counts.deadLettered < expected.deadLettered) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const seconds = (performance.now() - started) / 1000;
@@ -160,8 +188,12 @@ async function main(): Promise<number> {
   console.log(`  scored (out)         ${String(counts.scored)}   expected ${String(expected.scored)}`);
   console.log(`  dead-lettered        ${String(counts.deadLettered)}   expected ${String(expected.deadLettered)}`);
   console.log(`  skipped by a break   ${String(counts.aSkipped)}   expected ${String(expected.skipped)}`);
-  console.log(`  leases still open    ${String(directory.leased)} (peak ${String(directory.peakLeased)}): every defer ran`);
-  console.log(`  throughput           ${Math.round(produced / seconds).toLocaleString('en')} records/s through both modules (${seconds.toFixed(1)} s)`);
+  console.log(
+    `  leases still open    ${String(directory.leased)} (peak ${String(directory.peakLeased)}): every defer ran`,
+  );
+  console.log(
+    `  throughput           ${Math.round(produced / seconds).toLocaleString('en')} records/s through both modules (${seconds.toFixed(1)} s)`,
+  );
   console.log(reconciled ? '  counts reconcile: in = out + dead-lettered + skipped' : '  COUNTS DO NOT RECONCILE');
   return reconciled ? 0 : 1;
 }

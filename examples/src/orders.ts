@@ -20,7 +20,10 @@ export const Order = z.object({
 });
 export type Order = z.infer<typeof Order>;
 
-export const EnrichedOrder = Order.extend({ customerTier: z.enum(['bronze', 'silver', 'gold']), seq: z.number().int() });
+export const EnrichedOrder = Order.extend({
+  customerTier: z.enum(['bronze', 'silver', 'gold']),
+  seq: z.number().int(),
+});
 export type EnrichedOrder = z.infer<typeof EnrichedOrder>;
 
 export interface EnrichState {
@@ -40,7 +43,8 @@ export class CustomerDirectory {
     this.peakLeased = Math.max(this.peakLeased, this.leased);
     let released = false;
     return {
-      tierOf: (customerId) => (['bronze', 'silver', 'gold'] as const)[Number(customerId.replace(/\D/g, '')) % 3] ?? 'bronze',
+      tierOf: (customerId) =>
+        (['bronze', 'silver', 'gold'] as const)[Number(customerId.replace(/\D/g, '')) % 3] ?? 'bronze',
       release: () => {
         if (!released) this.leased--;
         released = true;
@@ -86,7 +90,11 @@ export function moduleB(): Handler<EnrichedOrder, Record<string, unknown>>[] {
   return [
     handler('score', (ctx) => {
       const score = Math.round(ctx.record.amount * multiplier[ctx.record.customerTier]);
-      ctx.emit({ topic: TOPICS.scored, key: ctx.record.customerId, value: { id: ctx.record.id, seq: ctx.record.seq, score } });
+      ctx.emit({
+        topic: TOPICS.scored,
+        key: ctx.record.customerId,
+        value: { id: ctx.record.id, seq: ctx.record.seq, score },
+      });
     }),
   ];
 }
@@ -97,9 +105,12 @@ export function* generateOrders(count: number): Generator<{ topic: string; key: 
     const customerId = `c${String(i % 97)}`;
     const order: Order = { id: `o${String(i)}`, customerId, amount: 10 + (i % 50), items: 1 + (i % 5) };
     let value = JSON.stringify(order);
-    if (i % 101 === 7) value = '{"id": "broken json'; // undecodable
-    else if (i % 101 === 13) value = JSON.stringify({ ...order, amount: -5 }); // schema violation
-    else if (i % 101 === 29) value = JSON.stringify({ ...order, items: 5000 }); // fails in a handler
+    if (i % 101 === 7)
+      value = '{"id": "broken json'; // undecodable
+    else if (i % 101 === 13)
+      value = JSON.stringify({ ...order, amount: -5 }); // schema violation
+    else if (i % 101 === 29)
+      value = JSON.stringify({ ...order, items: 5000 }); // fails in a handler
     else if (i % 101 === 41) value = JSON.stringify({ ...order, amount: 0.001 }); // skipped: a break
     yield { topic: TOPICS.orders, key: customerId, value };
   }

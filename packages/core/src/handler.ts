@@ -1,4 +1,16 @@
-import { catchError, concatMap, EMPTY, from, isObservable, last, map, Observable, of, throwError, type OperatorFunction } from 'rxjs';
+import {
+  catchError,
+  concatMap,
+  EMPTY,
+  from,
+  isObservable,
+  last,
+  map,
+  Observable,
+  of,
+  throwError,
+  type OperatorFunction,
+} from 'rxjs';
 import type { Context } from './context.js';
 import { HandlerError, toError } from './errors.js';
 
@@ -60,7 +72,11 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
         );
       }),
     );
-  const lifted: LiftedHandler<R, S> = Object.assign(operator, { handlerName: name, body, wantsSignal: body.length >= 2 });
+  const lifted: LiftedHandler<R, S> = Object.assign(operator, {
+    handlerName: name,
+    body,
+    wantsSignal: body.length >= 2,
+  });
   return lifted;
 }
 
@@ -78,7 +94,9 @@ export function isLiftedHandler<R, S>(candidate: Handler<R, S>): candidate is Li
 
 /** Calls a body, passing the signal only when the body declares it. */
 export function invokeHandler<R, S>(lifted: LiftedHandler<R, S>, ctx: Context<R, S>): HandlerResult {
-  return lifted.wantsSignal ? lifted.body(ctx, ctx.signal) : (lifted.body as (ctx: Context<R, S>) => HandlerResult)(ctx);
+  return lifted.wantsSignal
+    ? lifted.body(ctx, ctx.signal)
+    : (lifted.body as (ctx: Context<R, S>) => HandlerResult)(ctx);
 }
 
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

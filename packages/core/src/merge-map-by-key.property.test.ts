@@ -1,18 +1,9 @@
-import fc from "fast-check";
-import {
-  concatMap,
-  defer,
-  from,
-  map,
-  of,
-  tap,
-  timer,
-  type Observable,
-} from "rxjs";
-import { TestScheduler } from "rxjs/testing";
-import { describe, expect, it } from "vitest";
-import { observableMatcher } from "@rxkafka/testing";
-import { mergeMapByKey, PoolGauges } from "./merge-map-by-key.js";
+import fc from 'fast-check';
+import { concatMap, defer, from, map, of, tap, timer, type Observable } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import { observableMatcher } from '@rxkafka/testing';
+import { mergeMapByKey, PoolGauges } from './merge-map-by-key.js';
 
 interface Item {
   /** `undefined`: no ordering constraint. */
@@ -73,8 +64,7 @@ function simulate({ items, concurrency }: Case): Trace {
 
   const itemAt = (index: number): Item => {
     const item = items[index];
-    if (item === undefined)
-      throw new Error(`test bug: no item ${String(index)}`);
+    if (item === undefined) throw new Error(`test bug: no item ${String(index)}`);
     return item;
   };
 
@@ -89,16 +79,14 @@ function simulate({ items, concurrency }: Case): Trace {
         if (sameKey > 1) keyOverlap = true;
         liveByKey.set(key, sameKey);
       }
-      const body =
-        duration === 0 ? of(index) : timer(duration).pipe(map(() => index));
+      const body = duration === 0 ? of(index) : timer(duration).pipe(map(() => index));
       // `tap` sees completion before mergeMapByKey does, so a worker is counted free before it is reused.
       return body.pipe(
         tap({
           complete: () => {
             ends[index] = scheduler.now();
             live--;
-            if (key !== undefined)
-              liveByKey.set(key, (liveByKey.get(key) ?? 1) - 1);
+            if (key !== undefined) liveByKey.set(key, (liveByKey.get(key) ?? 1) - 1);
           },
         }),
       );
@@ -147,13 +135,12 @@ function indicesOfKey(items: readonly Item[], key: number): number[] {
 
 function frame(frames: readonly number[], index: number): number {
   const value = frames[index];
-  if (value === undefined)
-    throw new Error(`no frame recorded for item ${String(index)}`);
+  if (value === undefined) throw new Error(`no frame recorded for item ${String(index)}`);
   return value;
 }
 
-describe("mergeMapByKey properties (virtual time, random keys and durations)", () => {
-  it("(a) per key: outputs in input order, and inners of one key never overlap", () => {
+describe('mergeMapByKey properties (virtual time, random keys and durations)', () => {
+  it('(a) per key: outputs in input order, and inners of one key never overlap', () => {
     fc.assert(
       fc.property(caseArb(5), (testCase) => {
         const trace = simulate(testCase);
@@ -161,16 +148,12 @@ describe("mergeMapByKey properties (virtual time, random keys and durations)", (
         expect(trace.keyOverlap).toBe(false);
         for (let key = 0; key <= 5; key++) {
           const expectedOrder = indicesOfKey(testCase.items, key);
-          const outputOrder = trace.outputs.filter(
-            (index) => testCase.items[index]?.key === key,
-          );
+          const outputOrder = trace.outputs.filter((index) => testCase.items[index]?.key === key);
           expect(outputOrder).toEqual(expectedOrder);
           for (let i = 1; i < expectedOrder.length; i++) {
             const previous = expectedOrder[i - 1] ?? -1;
             const current = expectedOrder[i] ?? -1;
-            expect(frame(trace.ends, previous)).toBeLessThanOrEqual(
-              frame(trace.starts, current),
-            );
+            expect(frame(trace.ends, previous)).toBeLessThanOrEqual(frame(trace.starts, current));
           }
         }
       }),
@@ -178,28 +161,24 @@ describe("mergeMapByKey properties (virtual time, random keys and durations)", (
     );
   });
 
-  it("(b) concurrently active inners never exceed the limit", () => {
+  it('(b) concurrently active inners never exceed the limit', () => {
     fc.assert(
       fc.property(caseArb(5), (testCase) => {
         const trace = simulate(testCase);
         expect(trace.maxLive).toBeLessThanOrEqual(testCase.concurrency);
-        expect(trace.gauges.peakActive).toBeLessThanOrEqual(
-          testCase.concurrency,
-        );
+        expect(trace.gauges.peakActive).toBeLessThanOrEqual(testCase.concurrency);
         expect(trace.gauges.peakActive).toBe(trace.maxLive);
       }),
       RUNS,
     );
   });
 
-  it("(c) every input yields its output exactly once, and the stream completes", () => {
+  it('(c) every input yields its output exactly once, and the stream completes', () => {
     fc.assert(
       fc.property(caseArb(5), (testCase) => {
         const trace = simulate(testCase);
         expect(trace.error).toBeUndefined();
-        expect([...trace.outputs].sort((x, y) => x - y)).toEqual(
-          testCase.items.map((_, index) => index),
-        );
+        expect([...trace.outputs].sort((x, y) => x - y)).toEqual(testCase.items.map((_, index) => index));
         expect(trace.completedAt).toBeDefined();
         // Completion comes no earlier than the last inner's end.
         const lastEnd = Math.max(0, ...trace.ends);
@@ -209,7 +188,7 @@ describe("mergeMapByKey properties (virtual time, random keys and durations)", (
     );
   });
 
-  it("(d) the gauges return to zero after completion", () => {
+  it('(d) the gauges return to zero after completion', () => {
     fc.assert(
       fc.property(caseArb(5), (testCase) => {
         const { gauges, completedAt } = simulate(testCase);
@@ -223,7 +202,7 @@ describe("mergeMapByKey properties (virtual time, random keys and durations)", (
     );
   });
 
-  it("(e) with workers to spare, an item starts exactly when it arrives or when its key predecessor ends", () => {
+  it('(e) with workers to spare, an item starts exactly when it arrives or when its key predecessor ends', () => {
     fc.assert(
       fc.property(fc.array(itemArb, { maxLength: 40 }), (items) => {
         const trace = simulate({
@@ -233,12 +212,8 @@ describe("mergeMapByKey properties (virtual time, random keys and durations)", (
         const previousOfKey = new Map<number, number>();
         items.forEach((item, index) => {
           const arrival = frame(trace.arrivals, index);
-          const previous =
-            item.key === undefined ? undefined : previousOfKey.get(item.key);
-          const ready =
-            previous === undefined
-              ? arrival
-              : Math.max(arrival, frame(trace.ends, previous));
+          const previous = item.key === undefined ? undefined : previousOfKey.get(item.key);
+          const ready = previous === undefined ? arrival : Math.max(arrival, frame(trace.ends, previous));
           expect(frame(trace.starts, index)).toBe(ready);
           if (item.key !== undefined) previousOfKey.set(item.key, index);
         });

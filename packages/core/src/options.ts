@@ -25,7 +25,9 @@ export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = '
 
 /** A finite or infinite duration in milliseconds. */
 export const durationMs = (what: string) =>
-  z.number({ error: `${what} in milliseconds (a number >= 0)` }).min(0, { error: `${what} in milliseconds (a number >= 0)` });
+  z
+    .number({ error: `${what} in milliseconds (a number >= 0)` })
+    .min(0, { error: `${what} in milliseconds (a number >= 0)` });
 
 export const positiveInt = (what: string) =>
   z

@@ -3,7 +3,14 @@ import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher, testContext } from '@rxkafka/testing';
 import type { AttemptEnd, Context } from './context.js';
-import { AbortedError, ConfigError, DeadlineExceededError, DeferError, HandlerError, NonErrorThrown } from './errors.js';
+import {
+  AbortedError,
+  ConfigError,
+  DeadlineExceededError,
+  DeferError,
+  HandlerError,
+  NonErrorThrown,
+} from './errors.js';
 import { BREAK, handler, named, type Handler } from './handler.js';
 import { PoolGauges } from './merge-map-by-key.js';
 import { invalidOutcome, type Outcome } from './outcome.js';
@@ -87,7 +94,13 @@ describe('runChain', () => {
       );
       testScheduler.run(({ cold, expectObservable }) => {
         expectObservable(cold('(a|)', { a: ctx('a') }).pipe(runChain(chain), map(summary))).toBe('(o|)', {
-          o: { kind: 'failed', id: 'a', handler: `h${String(position)}`, attempt: 1, error: new HandlerError(`h${String(position)}`, boom) },
+          o: {
+            kind: 'failed',
+            id: 'a',
+            handler: `h${String(position)}`,
+            attempt: 1,
+            error: new HandlerError(`h${String(position)}`, boom),
+          },
         });
       });
       expect(ran).toEqual([0, 1, 2].slice(0, position + 1));
@@ -96,9 +109,7 @@ describe('runChain', () => {
     it('fails when an Observable handler errors, keeping the cause', async () => {
       const cause = new Error('downstream unavailable');
       const chain = [handler<Rec, State>('call', () => throwError(() => cause))];
-      const [outcome] = await firstValueFrom(
-        from([ctx('a')]).pipe(runChain(chain), toArray()),
-      );
+      const [outcome] = await firstValueFrom(from([ctx('a')]).pipe(runChain(chain), toArray()));
       expect(outcome?.kind).toBe('failed');
       expect(outcome?.kind === 'failed' && outcome.error.cause).toBe(cause);
     });
@@ -112,8 +123,20 @@ describe('runChain', () => {
           }),
         ];
         expectObservable(cold('ab|', { a: ctx('a'), b: ctx('b') }).pipe(runChain(chain), map(summary))).toBe('ab|', {
-          a: { kind: 'failed', id: 'a', handler: 'strings', attempt: 1, error: new HandlerError('strings', new NonErrorThrown('boom')) },
-          b: { kind: 'failed', id: 'b', handler: 'strings', attempt: 1, error: new HandlerError('strings', new NonErrorThrown(undefined)) },
+          a: {
+            kind: 'failed',
+            id: 'a',
+            handler: 'strings',
+            attempt: 1,
+            error: new HandlerError('strings', new NonErrorThrown('boom')),
+          },
+          b: {
+            kind: 'failed',
+            id: 'b',
+            handler: 'strings',
+            attempt: 1,
+            error: new HandlerError('strings', new NonErrorThrown(undefined)),
+          },
         });
       });
     });
@@ -123,13 +146,25 @@ describe('runChain', () => {
         const chain: Handler<Rec, State>[] = [
           map((c: Ctx) => c),
           delay(2),
-          named('only-a', filter((c: Ctx) => c.record.id === 'a')),
+          named(
+            'only-a',
+            filter((c: Ctx) => c.record.id === 'a'),
+          ),
           mergeMap((c: Ctx) => (c.record.id === 'a' ? throwError(() => new Error('no')) : [c])),
         ];
-        expectObservable(cold('ab|', { a: ctx('a'), b: ctx('b') }).pipe(runChain(chain), map(summary))).toBe('--a(b|)', {
-          a: { kind: 'failed', id: 'a', handler: 'handler#3', attempt: 1, error: new HandlerError('handler#3', new Error('no')) },
-          b: { kind: 'break', id: 'b', handler: 'only-a', attempt: 1, error: null },
-        });
+        expectObservable(cold('ab|', { a: ctx('a'), b: ctx('b') }).pipe(runChain(chain), map(summary))).toBe(
+          '--a(b|)',
+          {
+            a: {
+              kind: 'failed',
+              id: 'a',
+              handler: 'handler#3',
+              attempt: 1,
+              error: new HandlerError('handler#3', new Error('no')),
+            },
+            b: { kind: 'break', id: 'b', handler: 'only-a', attempt: 1, error: null },
+          },
+        );
       });
     });
 
@@ -158,9 +193,12 @@ describe('runChain', () => {
             lateHandlerRan = true;
           }),
         ];
-        expectObservable(cold('(a|)', { a: ctx('a') }).pipe(runChain(chain, { timeout: 3 }), map(summary))).toBe('---(o|)', {
-          o: { kind: 'timeout', id: 'a', handler: 'slow', attempt: 1, error: new DeadlineExceededError('slow', 3) },
-        });
+        expectObservable(cold('(a|)', { a: ctx('a') }).pipe(runChain(chain, { timeout: 3 }), map(summary))).toBe(
+          '---(o|)',
+          {
+            o: { kind: 'timeout', id: 'a', handler: 'slow', attempt: 1, error: new DeadlineExceededError('slow', 3) },
+          },
+        );
         expectSubscriptions(work.subscriptions).toBe('^--!');
       });
       expect(abortReason).toEqual(new DeadlineExceededError('slow', 3));
@@ -177,9 +215,7 @@ describe('runChain', () => {
         }),
         handler<Rec, State>('after', () => void (after = true)),
       ];
-      const outcomes = await firstValueFrom(
-        from([ctx('a')]).pipe(runChain(chain, { timeout: 10 }), toArray()),
-      );
+      const outcomes = await firstValueFrom(from([ctx('a')]).pipe(runChain(chain, { timeout: 10 }), toArray()));
       expect(outcomes.map((o) => o.kind)).toEqual(['timeout']);
       expect(aborted).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 80));
@@ -190,9 +226,12 @@ describe('runChain', () => {
       let deadline = 0;
       testScheduler.run(({ cold, expectObservable }) => {
         const chain = [handler<Rec, State>('read', (c) => void (deadline = c.deadline))];
-        expectObservable(cold('--a|', { a: ctx('a') }).pipe(runChain(chain, { timeout: 100 }), map(summary))).toBe('--a|', {
-          a: ok('a'),
-        });
+        expectObservable(cold('--a|', { a: ctx('a') }).pipe(runChain(chain, { timeout: 100 }), map(summary))).toBe(
+          '--a|',
+          {
+            a: ok('a'),
+          },
+        );
       });
       expect(deadline).toBe(102);
     });
@@ -248,7 +287,9 @@ describe('runChain', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const cleanup = cold('---|');
         const chain = [handler<Rec, State>('acquire', (c) => c.defer(() => cleanup))];
-        expectObservable(cold('(a|)', { a: ctx('a') }).pipe(runChain(chain), map(summary))).toBe('---(o|)', { o: ok('a') });
+        expectObservable(cold('(a|)', { a: ctx('a') }).pipe(runChain(chain), map(summary))).toBe('---(o|)', {
+          o: ok('a'),
+        });
       });
     });
 
@@ -320,7 +361,10 @@ describe('runChain', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const chain = [handler<Rec, State>('work', () => cold('-----|'))];
         const source = cold('(abcde|)', { a: ctx('a'), b: ctx('b'), c: ctx('c'), d: ctx('d'), e: ctx('e') });
-        const outcomes = source.pipe(runChain(chain, { concurrency: 2, ordering: 'unordered', gauges }), map((o) => o.kind));
+        const outcomes = source.pipe(
+          runChain(chain, { concurrency: 2, ordering: 'unordered', gauges }),
+          map((o) => o.kind),
+        );
         expectObservable(outcomes).toBe('5ms (oo) 1ms (oo) 1ms (o|)', { o: 'ok' });
       });
       expect(gauges.peakActive).toBe(2);
@@ -336,10 +380,12 @@ describe('runChain', () => {
           b: ctx('b1', 'b', 1),
           c: ctx('a2', 'a', 0),
         });
-        expectObservable(source.pipe(runChain(chain, { ordering, concurrency: 10 }), map((o) => (o.kind === 'invalid' ? '' : o.context.record.id)))).toBe(
-          expected,
-          { x: 'a1', y: 'b1', z: 'a2' },
-        );
+        expectObservable(
+          source.pipe(
+            runChain(chain, { ordering, concurrency: 10 }),
+            map((o) => (o.kind === 'invalid' ? '' : o.context.record.id)),
+          ),
+        ).toBe(expected, { x: 'a1', y: 'b1', z: 'a2' });
       });
     };
 
@@ -360,7 +406,12 @@ describe('runChain', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const chain = [handler<Rec, State>('work', () => cold('-----|'))];
         const source = cold('(abcdef|)', Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [k, ctx(k)])));
-        expectObservable(source.pipe(runChain(chain, { concurrency: 2, gauges }), map(() => 'o'))).toBe('5ms (oo) 1ms (oo) 1ms (oo|)');
+        expectObservable(
+          source.pipe(
+            runChain(chain, { concurrency: 2, gauges }),
+            map(() => 'o'),
+          ),
+        ).toBe('5ms (oo) 1ms (oo) 1ms (oo|)');
       });
       expect(gauges.keys).toBe(0);
       expect(gauges.queued).toBe(0);
@@ -375,7 +426,12 @@ describe('runChain', () => {
           }),
         ];
         const source = cold('(abc|)', { a: ctx('p1', 'bad'), b: ctx('g1', 'good'), c: ctx('p2', 'bad') });
-        expectObservable(source.pipe(runChain(chain, { concurrency: 1 }), map((o) => o.kind))).toBe('f(of|)', { f: 'failed', o: 'ok' });
+        expectObservable(
+          source.pipe(
+            runChain(chain, { concurrency: 1 }),
+            map((o) => o.kind),
+          ),
+        ).toBe('f(of|)', { f: 'failed', o: 'ok' });
       });
     });
   });
@@ -429,7 +485,12 @@ describe('runChain', () => {
         const outcomes = cold('ab|', { a: ctx('fatal'), b: ctx('slow') }).pipe(
           runChain(chain, {
             timeout: 2,
-            retry: { maxAttempts: 2, initialDelay: 1, jitter: 0, retryable: (error) => error instanceof DeadlineExceededError },
+            retry: {
+              maxAttempts: 2,
+              initialDelay: 1,
+              jitter: 0,
+              retryable: (error) => error instanceof DeadlineExceededError,
+            },
           }),
           map((o) => `${o.kind}@${String(o.attempt)}`),
         );
@@ -452,7 +513,13 @@ describe('runChain', () => {
         ];
         const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
         expectObservable(source.pipe(runChain(chain), map(summary))).toBe('--(o|)', {
-          o: { kind: 'aborted', id: 'a', handler: 'work', attempt: 1, error: new AbortedError(new Error('partition revoked')) },
+          o: {
+            kind: 'aborted',
+            id: 'a',
+            handler: 'work',
+            attempt: 1,
+            error: new AbortedError(new Error('partition revoked')),
+          },
         });
       });
       expect(log).toEqual(['aborted']);
@@ -465,7 +532,12 @@ describe('runChain', () => {
       testScheduler.run(({ cold, expectObservable }) => {
         const chain = [handler<Rec, State>('work', () => void (ran = true))];
         const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
-        expectObservable(source.pipe(runChain(chain), map((o) => o.kind))).toBe('(o|)', { o: 'aborted' });
+        expectObservable(
+          source.pipe(
+            runChain(chain),
+            map((o) => o.kind),
+          ),
+        ).toBe('(o|)', { o: 'aborted' });
       });
       expect(ran).toBe(false);
     });

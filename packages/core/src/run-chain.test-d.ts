@@ -26,7 +26,10 @@ const enrich = handler<Order, State>('enrich', async (ctx, signal) => {
   expectTypeOf(signal).toEqualTypeOf<AbortSignal>();
   ctx.state.tier = await Promise.resolve('gold');
 });
-const onlyBig: Handler<Order, State> = named('only-big', filter((ctx: Context<Order, State>) => ctx.record.amount > 100));
+const onlyBig: Handler<Order, State> = named(
+  'only-big',
+  filter((ctx: Context<Order, State>) => ctx.record.amount > 100),
+);
 
 const outcomes = contexts.pipe(runChain([validate, enrich, onlyBig], { concurrency: 8, ordering: 'key' }));
 expectTypeOf(outcomes).toEqualTypeOf<Observable<Outcome<Order, State>>>();

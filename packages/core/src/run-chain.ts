@@ -34,17 +34,20 @@ export interface RunChainOptions<R, S> {
 
 const optionsSchema = z.strictObject({
   concurrency: positiveInt('the worker pool size').optional(),
-  timeout: durationMs('a per-record deadline').positive({ error: 'a per-record deadline in milliseconds (a number > 0)' }).optional(),
+  timeout: durationMs('a per-record deadline')
+    .positive({ error: 'a per-record deadline in milliseconds (a number > 0)' })
+    .optional(),
   ordering: z.enum(['key', 'partition', 'unordered'], { error: "one of 'key', 'partition', 'unordered'" }).optional(),
   retry: retrySchema.optional(),
   defers: z.array(fn<DeferFn>('a defer')).optional(),
   deferTimeout: durationMs('a bound on each defer').optional(),
   maxQueued: positiveInt('the most records allowed to wait').optional(),
   gauges: z.instanceof(PoolGauges, { error: 'a PoolGauges instance' }).optional(),
-  scheduler: z.custom<SchedulerLike>(
-    (value) => typeof (value as Partial<SchedulerLike> | null)?.schedule === 'function',
-    { error: 'an RxJS scheduler' },
-  ).optional(),
+  scheduler: z
+    .custom<SchedulerLike>((value) => typeof (value as Partial<SchedulerLike> | null)?.schedule === 'function', {
+      error: 'an RxJS scheduler',
+    })
+    .optional(),
 });
 
 /** A record for runChain: a context to run, or an invalid record that passes straight through. */
@@ -91,7 +94,11 @@ export function runChain<R, S>(
     ...(parsed.maxQueued === undefined ? {} : { maxQueued: parsed.maxQueued }),
     ...(parsed.gauges === undefined ? {} : { gauges: parsed.gauges }),
   };
-  return keyedPool((input: ChainInput<R, S>) => keyOf(input), (input, slot, sink) => runRecord(input, settings, slot, sink), poolOptions);
+  return keyedPool(
+    (input: ChainInput<R, S>) => keyOf(input),
+    (input, slot, sink) => runRecord(input, settings, slot, sink),
+    poolOptions,
+  );
 }
 
 function runRecord<R, S>(
@@ -101,7 +108,8 @@ function runRecord<R, S>(
   sink: PoolSink<Outcome<R, S>>,
 ): PoolWork | undefined {
   if (!isRecordContext(input)) {
-    if (!isInvalidOutcome(input)) throw new TypeError('runChain: inputs must come from createContext() or be invalid outcomes');
+    if (!isInvalidOutcome(input))
+      throw new TypeError('runChain: inputs must come from createContext() or be invalid outcomes');
     sink.next(input);
     sink.done(slot);
     return undefined;
@@ -127,6 +135,7 @@ function orderingKey(ordering: Ordering): (input: ChainInput<unknown, unknown>) 
       // Equal keys from different topics share a lane: stricter than needed, never wrong, and it
       // spares building a compound string per record. latin1 maps each byte to one char, so
       // distinct binary keys never collide.
-      return (input) => (isInvalidOutcome(input) || input.source.key === null ? undefined : input.source.key.toString('latin1'));
+      return (input) =>
+        isInvalidOutcome(input) || input.source.key === null ? undefined : input.source.key.toString('latin1');
   }
 }

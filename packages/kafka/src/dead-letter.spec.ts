@@ -53,7 +53,9 @@ describe('deadLetterRecord', () => {
   });
 
   it('names the decoder stage for invalid records', () => {
-    const record = deadLetterRecord(invalidOutcome(source, new InvalidRecordError('undecodable', 'Undecodable record: bad JSON')));
+    const record = deadLetterRecord(
+      invalidOutcome(source, new InvalidRecordError('undecodable', 'Undecodable record: bad JSON')),
+    );
     expect(headersOf(record)).toMatchObject({
       [DLQ_HEADERS.reason]: 'invalid',
       [DLQ_HEADERS.handler]: 'decode:undecodable',

@@ -6,12 +6,23 @@ import { decodeRecord, jsonDecoder } from './decode.js';
 const Order = z.object({ id: z.string(), qty: z.number().int().positive() });
 
 function source(value: string | null): SourceRecord {
-  return { topic: 't', partition: 0, offset: 0, key: null, value: value === null ? null : Buffer.from(value), headers: [], timestamp: 0 };
+  return {
+    topic: 't',
+    partition: 0,
+    offset: 0,
+    key: null,
+    value: value === null ? null : Buffer.from(value),
+    headers: [],
+    timestamp: 0,
+  };
 }
 
 describe('decodeRecord', () => {
   it('decodes and validates', () => {
-    expect(decodeRecord(source('{"id":"a","qty":2}'), jsonDecoder, Order)).toEqual({ ok: true, record: { id: 'a', qty: 2 } });
+    expect(decodeRecord(source('{"id":"a","qty":2}'), jsonDecoder, Order)).toEqual({
+      ok: true,
+      record: { id: 'a', qty: 2 },
+    });
   });
 
   it('reports undecodable bytes as a value, never a throw', () => {

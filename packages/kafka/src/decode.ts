@@ -5,9 +5,11 @@ import type { z } from 'zod';
 export type Decoder = (value: Buffer | null, source: SourceRecord) => unknown;
 
 /** The default: UTF-8 JSON; a null value (tombstone) decodes to `null`. */
-export const jsonDecoder: Decoder = (value) => (value === null ? null : (JSON.parse(value.toString('utf8')) as unknown));
+export const jsonDecoder: Decoder = (value) =>
+  value === null ? null : (JSON.parse(value.toString('utf8')) as unknown);
 
-export type Decoded<R> = { readonly ok: true; readonly record: R } | { readonly ok: false; readonly error: InvalidRecordError };
+export type Decoded<R> =
+  { readonly ok: true; readonly record: R } | { readonly ok: false; readonly error: InvalidRecordError };
 
 /** Decodes and validates one record. Never throws: a bad record is a value, bound for the dead-letter topic. */
 export function decodeRecord<R>(source: SourceRecord, decoder: Decoder, schema: z.ZodType<R>): Decoded<R> {
@@ -16,7 +18,10 @@ export function decodeRecord<R>(source: SourceRecord, decoder: Decoder, schema: 
     raw = decoder(source.value, source);
   } catch (error) {
     const cause = toError(error);
-    return { ok: false, error: new InvalidRecordError('undecodable', `Undecodable record: ${cause.message}`, { cause }) };
+    return {
+      ok: false,
+      error: new InvalidRecordError('undecodable', `Undecodable record: ${cause.message}`, { cause }),
+    };
   }
   const parsed = schema.safeParse(raw);
   if (parsed.success) return { ok: true, record: parsed.data };

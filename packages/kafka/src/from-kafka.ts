@@ -1,7 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { z } from 'zod';
-import { createContext, invalidOutcome, parseOptions, RxKafkaError, type ChainInput, type SourceRecord } from '@rxkafka/core';
+import {
+  createContext,
+  invalidOutcome,
+  parseOptions,
+  RxKafkaError,
+  type ChainInput,
+  type SourceRecord,
+} from '@rxkafka/core';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
 import { publish } from './diagnostics.js';
 import { KafkaError, LifecycleError } from './errors.js';
@@ -92,14 +99,18 @@ export class ShutdownError extends RxKafkaError {
 const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
 
 const optionsSchema = z.strictObject({
-  brokers: z.string({ error: 'bootstrap servers as host:port[,host:port]' }).min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  brokers: z
+    .string({ error: 'bootstrap servers as host:port[,host:port]' })
+    .min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
   groupId: z.string({ error: 'a consumer group id' }).min(1, { error: 'a consumer group id (a non-empty string)' }),
   topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
     error: 'a non-empty array of topic names, or a RegExp',
   }),
   schema: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { error: 'a zod schema' }),
   decode: z.custom<Decoder>((value) => typeof value === 'function', { error: 'a decoder function' }).optional(),
-  state: z.custom<() => unknown>((value) => typeof value === 'function', { error: 'a state factory function' }).optional(),
+  state: z
+    .custom<() => unknown>((value) => typeof value === 'function', { error: 'a state factory function' })
+    .optional(),
   maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
   resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
@@ -111,7 +122,9 @@ const optionsSchema = z.strictObject({
   drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
-  rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' }).optional(),
+  rdkafka: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
+    .optional(),
 });
 
 /**
@@ -260,7 +273,9 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
 class RxKafkaConfigConflict extends RxKafkaError {
   readonly code = 'ERR_CONFIG';
   constructor(readonly field: string) {
-    super(`Invalid option \`${field}\`: rxkafka sets it itself (offsets are stored and committed only when records are done)`);
+    super(
+      `Invalid option \`${field}\`: rxkafka sets it itself (offsets are stored and committed only when records are done)`,
+    );
   }
 }
 
@@ -393,7 +408,9 @@ class ConsumerSession<R, S> {
   }
 
   private isFull(): boolean {
-    return this.stats.inFlight >= this.settings.maxInFlight || this.stats.inFlightBytes >= this.settings.maxInFlightBytes;
+    return (
+      this.stats.inFlight >= this.settings.maxInFlight || this.stats.inFlightBytes >= this.settings.maxInFlightBytes
+    );
   }
 
   /** Resolves when a record settles and frees room, or after `timeoutMs`. */
@@ -484,7 +501,14 @@ class ConsumerSession<R, S> {
       return;
     }
     this.subscriber.next(
-      createContext({ record: decoded.record, source, state: settings.makeState(), signal: part.controller.signal, ack, nack }),
+      createContext({
+        record: decoded.record,
+        source,
+        state: settings.makeState(),
+        signal: part.controller.signal,
+        ack,
+        nack,
+      }),
     );
   }
 
@@ -602,7 +626,8 @@ class ConsumerSession<R, S> {
     for (let attempt = 1; ; attempt++) {
       try {
         consumer.commitSync(offsets);
-        for (const state of states) if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
+        for (const state of states)
+          if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
         this.stats.commits++;
         publish('consumer.committed', { offsets });
         return;
@@ -680,4 +705,3 @@ class ConsumerSession<R, S> {
     })();
   }
 }
-

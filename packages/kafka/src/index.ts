@@ -12,6 +12,13 @@ export {
 } from './from-kafka.js';
 export type { LibrdkafkaConfig } from './librdkafka-config.js';
 export { defaultLogger, type Logger } from './logger.js';
-export { createTopics, produceRecords, startMockCluster, type MockCluster, type NewTopic, type PlainRecord } from './rdkafka.js';
+export {
+  createTopics,
+  produceRecords,
+  startMockCluster,
+  type MockCluster,
+  type NewTopic,
+  type PlainRecord,
+} from './rdkafka.js';
 export { runService, type OutcomeCounts, type RunServiceOptions } from './run-service.js';
 export { serializeJson, toKafka, type ToKafkaOptions } from './to-kafka.js';

@@ -48,7 +48,9 @@ describe('PartitionOffsets', () => {
   it('property: for any completion order the commit point is the first unfinished offset', () => {
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.nat({ max: 100_000 }), { minLength: 1, maxLength: 3000 }).map((xs) => xs.sort((a, b) => a - b)),
+        fc
+          .uniqueArray(fc.nat({ max: 100_000 }), { minLength: 1, maxLength: 3000 })
+          .map((xs) => xs.sort((a, b) => a - b)),
         fc.func(fc.nat()),
         fc.nat(),
         (fetched, rank, cut) => {
@@ -61,7 +63,9 @@ describe('PartitionOffsets', () => {
             offsets.done(tickets.get(offset)!);
             finished.add(offset);
             const firstUnfinished = fetched.find((o) => !finished.has(o));
-            const lastContiguous = [...fetched].filter((o) => firstUnfinished === undefined || o < firstUnfinished).pop();
+            const lastContiguous = [...fetched]
+              .filter((o) => firstUnfinished === undefined || o < firstUnfinished)
+              .pop();
             // Never past an unfinished record; always as far as the contiguous prefix allows.
             expect(offsets.committable).toBe(lastContiguous === undefined ? undefined : lastContiguous + 1);
             if (firstUnfinished !== undefined && offsets.committable !== undefined) {

@@ -429,7 +429,8 @@ export async function produceRecords(
   try {
     for (const record of records) {
       const value = typeof record.value === 'string' ? Buffer.from(record.value) : record.value;
-      const headers = record.headers === undefined ? undefined : Object.entries(record.headers).map(([k, v]) => ({ [k]: v }));
+      const headers =
+        record.headers === undefined ? undefined : Object.entries(record.headers).map(([k, v]) => ({ [k]: v }));
       while (!producer.produce(record.topic, record.partition ?? null, value, record.key ?? null, headers, undefined)) {
         await waitForReports();
       }

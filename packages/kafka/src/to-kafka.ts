@@ -31,14 +31,22 @@ export interface ToKafkaOptions {
 }
 
 const optionsSchema = z.strictObject({
-  brokers: z.string({ error: 'bootstrap servers as host:port[,host:port]' }).min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
-  deadLetterTopic: z.union([z.string().min(1), z.literal(false)], { error: 'a topic name, or false to only log failed records' }),
+  brokers: z
+    .string({ error: 'bootstrap servers as host:port[,host:port]' })
+    .min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  deadLetterTopic: z.union([z.string().min(1), z.literal(false)], {
+    error: 'a topic name, or false to only log failed records',
+  }),
   serialize: z.custom<ToKafkaOptions['serialize']>((v) => typeof v === 'function', { error: 'a function' }).optional(),
   logger: z
-    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.error === 'function', { error: 'a pino-compatible logger' })
+    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.error === 'function', {
+      error: 'a pino-compatible logger',
+    })
     .optional(),
   flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
-  rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' }).optional(),
+  rdkafka: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
+    .optional(),
 });
 
 /** Serialises output values: Buffers and strings pass through, `null` is a tombstone, the rest is JSON. */
@@ -80,7 +88,8 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
       ...extra,
     },
   };
-  return (source) => new Observable<Outcome<R, S>>((subscriber) => new ProducerSession(source, subscriber, settings).start());
+  return (source) =>
+    new Observable<Outcome<R, S>>((subscriber) => new ProducerSession(source, subscriber, settings).start());
 }
 
 interface ProducerSettings {
@@ -205,7 +214,8 @@ class ProducerSession<R, S> {
           partition: output.partition ?? null,
           value: typeof value === 'string' ? Buffer.from(value) : value,
           key: output.key ?? null,
-          headers: output.headers === undefined ? undefined : Object.entries(output.headers).map(([k, v]) => ({ [k]: v })),
+          headers:
+            output.headers === undefined ? undefined : Object.entries(output.headers).map(([k, v]) => ({ [k]: v })),
           delivery,
         });
       }
@@ -268,7 +278,14 @@ class ProducerSession<R, S> {
     const producer = this.#producer;
     if (producer === undefined) return false;
     try {
-      return producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record.delivery);
+      return producer.produce(
+        record.topic,
+        record.partition,
+        record.value,
+        record.key,
+        record.headers,
+        record.delivery,
+      );
     } catch (error) {
       this.fail(toKafkaError(error, `produce to ${record.topic}`, DeliveryError));
       return true;

@@ -108,7 +108,9 @@ function runScript(
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', (error) => reject(new Error(`scripts/kafka.sh ${args[0] ?? ''}: ${error.message}`, { cause: error })));
+    child.once('error', (error) =>
+      reject(new Error(`scripts/kafka.sh ${args[0] ?? ''}: ${error.message}`, { cause: error })),
+    );
     // 'close' (not 'exit') so that all output has been read; the script detaches the broker from its pipes.
     child.once('close', (code, signal) => {
       if (code === 0) {

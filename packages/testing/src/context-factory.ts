@@ -16,7 +16,10 @@ let nextOffset = 0;
 
 /** A context for a handler test: a record with plausible Kafka coordinates and empty state. */
 export function testContext<R, S = Record<string, unknown>>(record: R, init: TestContextInit<S> = {}): Context<R, S> {
-  const headers: RecordHeader[] = Object.entries(init.headers ?? {}).map(([key, value]) => ({ key, value: Buffer.from(value) }));
+  const headers: RecordHeader[] = Object.entries(init.headers ?? {}).map(([key, value]) => ({
+    key,
+    value: Buffer.from(value),
+  }));
   const source: SourceRecord = {
     topic: init.topic ?? 'test-topic',
     partition: init.partition ?? 0,

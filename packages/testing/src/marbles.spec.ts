@@ -9,7 +9,10 @@ describe('observableMatcher', () => {
     const b = new HandlerError('h', new Error('x'));
     b.stack = 'elsewhere';
     expect(() => {
-      observableMatcher([{ frame: 0, notification: { kind: 'E', error: a } }], [{ frame: 0, notification: { kind: 'E', error: b } }]);
+      observableMatcher(
+        [{ frame: 0, notification: { kind: 'E', error: a } }],
+        [{ frame: 0, notification: { kind: 'E', error: b } }],
+      );
     }).not.toThrow();
   });
 

@@ -13,7 +13,9 @@ export interface ErrorShape {
 export function errorShape(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const code = (error as { code?: unknown }).code;
-  return code === undefined ? { name: error.name, message: error.message } : { name: error.name, message: error.message, code };
+  return code === undefined
+    ? { name: error.name, message: error.message }
+    : { name: error.name, message: error.message, code };
 }
 
 /** Replaces every Error inside a value by its shape, so deep equality ignores stacks. */
@@ -42,7 +44,12 @@ export function observableMatcher(actual: unknown, expected: unknown): void {
   const left = normaliseErrors(actual);
   const right = normaliseErrors(expected);
   if (!isDeepStrictEqual(left, right)) {
-    throw new AssertionError({ message: 'Marble frames differ', actual: left, expected: right, operator: 'deepStrictEqual' });
+    throw new AssertionError({
+      message: 'Marble frames differ',
+      actual: left,
+      expected: right,
+      operator: 'deepStrictEqual',
+    });
   }
 }
 

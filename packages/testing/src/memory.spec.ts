@@ -39,13 +39,21 @@ describe('fromMemory', () => {
 
   it('runs a whole pipeline with toMemory acknowledging', async () => {
     const outputs: OutputRecord[] = [];
-    const records = Array.from({ length: 1000 }, (_, n) => ({ key: `k${String(n % 7)}`, value: { n }, partition: n % 3 }));
+    const records = Array.from({ length: 1000 }, (_, n) => ({
+      key: `k${String(n % 7)}`,
+      value: { n },
+      partition: n % 3,
+    }));
     const double = handler<Rec, Record<string, unknown>>('double', (ctx) => {
       ctx.emit({ topic: 'out', key: ctx.key, value: ctx.record.n * 2 });
     });
-    const outcomes = await collect(fromMemory<Rec>(records, { maxInFlight: 16 }).pipe(runChain([double]), toMemory(outputs)));
+    const outcomes = await collect(
+      fromMemory<Rec>(records, { maxInFlight: 16 }).pipe(runChain([double]), toMemory(outputs)),
+    );
     expect(outcomes).toHaveLength(1000);
-    expect(outputs.map((o) => o.value).sort((a, b) => Number(a) - Number(b))).toEqual(records.map((r) => r.value.n * 2));
+    expect(outputs.map((o) => o.value).sort((a, b) => Number(a) - Number(b))).toEqual(
+      records.map((r) => r.value.n * 2),
+    );
     // Offsets count per partition.
     const last = outcomes.filter((o) => o.source.partition === 0).map((o) => o.source.offset);
     expect(Math.max(...last)).toBe(333);
