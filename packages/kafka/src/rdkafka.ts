@@ -105,6 +105,19 @@ function toRecordHeaders(header: MessageHeader): { key: string; value: Buffer }[
   }));
 }
 
+/** Idempotent: resolves at once for a client that is not connected. */
+function disconnectClient(client: { isConnected(): boolean; disconnect(cb: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.isConnected()) {
+      resolve();
+      return;
+    }
+    client.disconnect(() => {
+      resolve();
+    });
+  });
+}
+
 export interface ConsumerEvents {
   /** librdkafka wants partitions assigned or revoked; call `assign`/`unassign` when ready. */
   rebalance(kind: 'assign' | 'revoke', partitions: TopicPartition[]): void;
@@ -210,15 +223,7 @@ export class ConsumerPort {
 
   /** Leaves the group (the final revoke reaches `events.rebalance`) and closes the client. */
   disconnect(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.#client.isConnected()) {
-        resolve();
-        return;
-      }
-      this.#client.disconnect(() => {
-        resolve();
-      });
-    });
+    return disconnectClient(this.#client);
   }
 }
 
@@ -313,16 +318,9 @@ export class ProducerPort {
     });
   }
 
+  /** Flushes for up to 5 s (node-rdkafka's default), then closes the client. */
   disconnect(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.#client.isConnected()) {
-        resolve();
-        return;
-      }
-      this.#client.disconnect(() => {
-        resolve();
-      });
-    });
+    return disconnectClient(this.#client);
   }
 }
 
