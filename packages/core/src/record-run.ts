@@ -1,7 +1,8 @@
-import { isObservable, of, take, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { isObservable, of, take, type SchedulerLike, type Subscription } from 'rxjs';
 import type { AttemptEnd, DeferFn } from './context.js';
 import type { RecordContext } from './context.js';
 import { runDefers } from './defers.js';
+import type { Deadlines } from './deadlines.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import { BREAK, invokeHandler, isLiftedHandler, isPromiseLike, type Handler } from './handler.js';
 import type { PoolSink, PoolSlot, PoolWork } from './merge-map-by-key.js';
@@ -13,6 +14,8 @@ export interface ChainSettings<R, S> {
   readonly handlers: readonly Handler<R, S>[];
   readonly handlerNames: readonly string[];
   readonly timeoutMs: number;
+  /** Shared deadline timers; undefined without a timeout. */
+  readonly deadlines: Deadlines | undefined;
   readonly deferTimeoutMs: number;
   readonly staticDefers: readonly DeferFn[];
   readonly retry: RetryPolicy;
@@ -39,8 +42,10 @@ export class RecordRun<R, S> implements PoolWork {
   private cancelled = false;
   // A running Observable handler or plain operator.
   private inner: Subscription | undefined;
-  // The deadline timer, or the backoff timer between attempts.
+  // The backoff timer between attempts.
   private timer: Subscription | undefined;
+  // The armed deadline of the current attempt, if any.
+  private armedDeadline: number | undefined;
 
   constructor(
     first: RecordContext<R, S>,
@@ -77,11 +82,15 @@ export class RecordRun<R, S> implements PoolWork {
     }
     // The run itself is the listener (`handleEvent`): no closure per record.
     outer?.addEventListener('abort', this, { once: true });
-    if (settings.timeoutMs !== Number.POSITIVE_INFINITY) {
-      ctx.deadline = settings.scheduler.now() + settings.timeoutMs;
-      this.timer = settings.scheduler.schedule(fireDeadline, settings.timeoutMs, this);
-    }
+    const deadlines = settings.deadlines;
+    if (deadlines !== undefined) ctx.deadline = deadlines.next();
     this.runFrom(0);
+    // A timer can only fire once the chain waits on something; a synchronous chain needs none.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- runFrom may end the attempt
+    if (deadlines !== undefined && !this.attemptEnded) {
+      deadlines.arm(this, ctx.deadline);
+      this.armedDeadline = ctx.deadline;
+    }
   }
 
   /** The outer signal aborted (shutdown or revoke). */
@@ -199,8 +208,10 @@ export class RecordRun<R, S> implements PoolWork {
     const ctx = this.ctx;
     this.inner?.unsubscribe();
     this.inner = undefined;
-    this.timer?.unsubscribe();
-    this.timer = undefined;
+    if (this.armedDeadline !== undefined) {
+      this.settings.deadlines?.disarm(this, this.armedDeadline);
+      this.armedDeadline = undefined;
+    }
     ctx.outerSignal?.removeEventListener('abort', this);
     // Work still in flight must learn it is no longer wanted before cleanup starts.
     if (end === 'timeout' || end === 'aborted') ctx.abort(error);
@@ -284,8 +295,3 @@ export class RecordRun<R, S> implements PoolWork {
 
 // Shared by outcomes of records without defers.
 const NO_DEFER_ERRORS = Object.freeze([]) as unknown as DeferError[];
-
-/** The deadline timer's work: a plain function with the run as state, so no closure per record. */
-function fireDeadline(this: SchedulerAction<{ onDeadline(): void }>, run?: { onDeadline(): void }): void {
-  run?.onDeadline();
-}

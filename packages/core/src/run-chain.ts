@@ -2,6 +2,7 @@ import { asyncScheduler, type OperatorFunction, type SchedulerLike } from 'rxjs'
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext } from './context.js';
 import type { Handler } from './handler.js';
+import { Deadlines } from './deadlines.js';
 import { keyedPool, PoolGauges, type PoolSink, type PoolSlot, type PoolWork } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
 import type { InvalidOutcome, Outcome } from './outcome.js';
@@ -79,14 +80,16 @@ export function runChain<R, S>(
     throw new TypeError('runChain: chain must be an array of handlers (operators over contexts)');
   }
   const parsed = parseOptions(optionsSchema, options);
+  const scheduler = parsed.scheduler ?? asyncScheduler;
   const settings: ChainSettings<R, S> = {
     handlers: [...chain],
     handlerNames: chain.map((h, i) => h.handlerName ?? `handler#${String(i)}`),
     timeoutMs: parsed.timeout ?? Number.POSITIVE_INFINITY,
+    deadlines: parsed.timeout === undefined ? undefined : new Deadlines(scheduler, parsed.timeout),
     deferTimeoutMs: parsed.deferTimeout ?? 5_000,
     staticDefers: parsed.defers ?? [],
     retry: retryPolicy(parsed.retry as RetryOptions<never, never> | undefined),
-    scheduler: parsed.scheduler ?? asyncScheduler,
+    scheduler,
   };
   const keyOf = orderingKey(parsed.ordering ?? 'key');
   const poolOptions = {
