@@ -22,9 +22,6 @@ export class KafkaError extends RxKafkaError {
 /** A produce failed after librdkafka's own retries. The record was not acknowledged. */
 export class DeliveryError extends KafkaError {}
 
-/** An offset commit failed in a way retrying cannot fix. */
-export class CommitError extends KafkaError {}
-
 /** A call arrived in the wrong lifecycle state, e.g. a second `connect`. */
 export class LifecycleError extends RxKafkaError {
   readonly code = 'ERR_LIFECYCLE';

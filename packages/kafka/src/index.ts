@@ -1,6 +1,6 @@
 export { DLQ_HEADERS, deadLetterRecord, type DeadLetterRecord } from './dead-letter.js';
 export { decodeRecord, jsonDecoder, type Decoded, type Decoder } from './decode.js';
-export { CommitError, DeliveryError, KafkaError, LifecycleError } from './errors.js';
+export { DeliveryError, KafkaError, LifecycleError } from './errors.js';
 export {
   fromKafka,
   KafkaSource,

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { DeliveryError, KafkaError } from './errors.js';
+import { toKafkaError } from './rdkafka.js';
+
+describe('toKafkaError', () => {
+  it('names librdkafka codes and marks the retriable ones', () => {
+    const error = toKafkaError({ code: 27, message: 'Broker: Group rebalance in progress' }, 'commit');
+    expect(error).toBeInstanceOf(KafkaError);
+    expect(error).toMatchObject({
+      code: 'ERR_REBALANCE_IN_PROGRESS',
+      errno: 27,
+      retriable: true,
+      fatal: false,
+      message: 'commit: Broker: Group rebalance in progress',
+    });
+  });
+
+  it('keeps librdkafka’s own fatal and retriable flags, and the native error as cause', () => {
+    const native = { code: -150, message: 'Fatal error', isFatal: true };
+    const error = toKafkaError(native, 'producer');
+    expect(error).toMatchObject({ code: 'ERR__FATAL', fatal: true, retriable: false });
+    expect(error.cause).toBe(native);
+  });
+
+  it('treats a failure to resolve the group coordinator as retriable, and a bad argument as not', () => {
+    expect(toKafkaError({ code: -180, message: 'wait' }, 'commit').retriable).toBe(true);
+    expect(toKafkaError({ code: -186, message: 'invalid argument' }, 'commit').retriable).toBe(false);
+  });
+
+  it('normalises errors without a code (delivery reports carry none)', () => {
+    const error = toKafkaError(new Error('unknown partition'), 'delivery', DeliveryError);
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect(error).toMatchObject({ code: 'ERR_UNKNOWN', errno: -1, retriable: false, fatal: false });
+    expect(toKafkaError('just a string', 'x').message).toBe('x: just a string');
+  });
+
+  it('passes a KafkaError through unchanged', () => {
+    const error = new KafkaError('m', 'ERR__STATE', -172, false, false);
+    expect(toKafkaError(error, 'again')).toBe(error);
+  });
+});
