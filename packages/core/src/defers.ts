@@ -3,8 +3,8 @@ import type { AttemptEnd, DeferFn } from './context.js';
 import { DeferError, toError } from './errors.js';
 import { isPromiseLike } from './handler.js';
 
-// Shared by every outcome without defer errors; frozen so no one can append to it.
-const NO_ERRORS = Object.freeze([]) as unknown as DeferError[];
+/** Shared by every outcome without defer errors; frozen so no one can append to it. */
+export const NO_DEFER_ERRORS = Object.freeze([]) as unknown as DeferError[];
 
 /**
  * Runs defers in reverse order of registration, one after the other, each bounded by
@@ -18,11 +18,6 @@ export function runDefers(
   scheduler: SchedulerLike,
   done: (errors: DeferError[]) => void,
 ): void {
-  // The common case allocates nothing: no defers, no errors.
-  if (defers.length === 0) {
-    done(NO_ERRORS);
-    return;
-  }
   const errors: DeferError[] = [];
   let index = defers.length - 1;
 
@@ -44,7 +39,7 @@ export function runDefers(
         return;
       }
     }
-    done(errors.length === 0 ? NO_ERRORS : errors);
+    done(errors.length === 0 ? NO_DEFER_ERRORS : errors);
   };
 
   const awaitDefer = (result: PromiseLike<unknown> | Observable<unknown>, position: number): void => {

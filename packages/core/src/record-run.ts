@@ -1,7 +1,7 @@
 import { isObservable, of, take, type SchedulerLike, type Subscription } from 'rxjs';
 import type { AttemptEnd, DeferFn } from './context.js';
 import type { RecordContext } from './context.js';
-import { runDefers } from './defers.js';
+import { NO_DEFER_ERRORS, runDefers } from './defers.js';
 import type { Deadlines } from './deadlines.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import { BREAK, invokeHandler, isLiftedHandler, isPromiseLike, type Handler } from './handler.js';
@@ -44,6 +44,8 @@ export class RecordRun<R, S> implements PoolWork {
   private inner: Subscription | undefined;
   // The backoff timer between attempts.
   private timer: Subscription | undefined;
+  // True while this run listens for the outer signal's abort.
+  private listening = false;
   // The armed deadline of the current attempt, if any.
   private armedDeadline: number | undefined;
 
@@ -80,14 +82,24 @@ export class RecordRun<R, S> implements PoolWork {
       this.endAttempt('aborted', new AbortedError(outer.reason));
       return;
     }
-    // The run itself is the listener (`handleEvent`): no closure per record.
-    outer?.addEventListener('abort', this, { once: true });
     const deadlines = settings.deadlines;
     if (deadlines !== undefined) ctx.deadline = deadlines.next();
     this.runFrom(0);
-    // A timer can only fire once the chain waits on something; a synchronous chain needs none.
+    // Nothing can interrupt a synchronous chain, so the abort listener and the deadline timer are
+    // only set up once the chain waits on something: most records never pay for them.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- runFrom may end the attempt
-    if (deadlines !== undefined && !this.attemptEnded) {
+    if (this.attemptEnded) return;
+    if (outer !== undefined) {
+      // A handler may have caused the abort itself, synchronously (TS cannot see that, hence the cast).
+      if (outer.aborted as boolean) {
+        this.handleEvent();
+        return;
+      }
+      // The run itself is the listener (`handleEvent`): no closure per record.
+      outer.addEventListener('abort', this, { once: true });
+      this.listening = true;
+    }
+    if (deadlines !== undefined) {
       deadlines.arm(this, ctx.deadline);
       this.armedDeadline = ctx.deadline;
     }
@@ -212,9 +224,13 @@ export class RecordRun<R, S> implements PoolWork {
       this.settings.deadlines?.disarm(this, this.armedDeadline);
       this.armedDeadline = undefined;
     }
-    ctx.outerSignal?.removeEventListener('abort', this);
+    if (this.listening) {
+      ctx.outerSignal?.removeEventListener('abort', this);
+      this.listening = false;
+    }
     // Work still in flight must learn it is no longer wanted before cleanup starts.
     if (end === 'timeout' || end === 'aborted') ctx.abort(error);
+    // Most records register no defers: skip the runner and its allocations.
     if (ctx.defers.length === 0) {
       this.afterDefers(end, error, NO_DEFER_ERRORS);
       return;
@@ -292,6 +308,3 @@ export class RecordRun<R, S> implements PoolWork {
     this.sink.done(this.slot);
   }
 }
-
-// Shared by outcomes of records without defers.
-const NO_DEFER_ERRORS = Object.freeze([]) as unknown as DeferError[];

@@ -525,6 +525,20 @@ describe('runChain', () => {
       expect(log).toEqual(['aborted']);
     });
 
+    it('notices an abort that a handler caused itself before waiting', () => {
+      const controller = new AbortController();
+      testScheduler.run(({ cold, expectObservable }) => {
+        const chain = [
+          handler<Rec, State>('abort-then-wait', () => {
+            controller.abort(new Error('stop'));
+            return cold('---|');
+          }),
+        ];
+        const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
+        expectObservable(source.pipe(runChain(chain), map((o) => o.kind))).toBe('(o|)', { o: 'aborted' });
+      });
+    });
+
     it('does not start a record whose signal already fired', () => {
       const controller = new AbortController();
       controller.abort(new Error('shutdown'));
