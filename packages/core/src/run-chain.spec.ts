@@ -535,7 +535,12 @@ describe('runChain', () => {
           }),
         ];
         const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
-        expectObservable(source.pipe(runChain(chain), map((o) => o.kind))).toBe('(o|)', { o: 'aborted' });
+        expectObservable(
+          source.pipe(
+            runChain(chain),
+            map((o) => o.kind),
+          ),
+        ).toBe('(o|)', { o: 'aborted' });
       });
     });
 
