@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, sleep, unique, waitFor } from './helpers.js';
 
 const N = 3000;
@@ -33,8 +33,6 @@ function retainedBytes(): number {
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;
 }
-
-const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 });
 
 interface RunResult {
   counts: OutcomeCounts;
@@ -65,7 +63,7 @@ async function run(limits: { maxInFlight: number; maxInFlightBytes: number }): P
   // The handler's dependency stalls at first (every call waits for the gate), then is merely slow.
   let openGate: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (openGate = resolve));
-  const counts = zeroCounts();
+  const counts = emptyOutcomeCounts();
   const source = fromKafka<{ id: number; pad: string }>({
     brokers: b,
     groupId: unique('bp'),
@@ -150,7 +148,7 @@ test('a slow handler keeps in-flight records and memory bounded, by pausing part
       rssGrowthMiB: Math.round(r.rssGrowth / MiB),
       retainedMiB: Math.round(r.retainedWhileStalled / MiB),
     });
-  expect(bounded.counts, report(bounded)).toEqual({ ...zeroCounts(), ok: N });
+  expect(bounded.counts, report(bounded)).toEqual({ ...emptyOutcomeCounts(), ok: N });
   // pollLoop asks consume() for at most `maxInFlight - inFlight` records, and for 1 only while
   // paused (when paused partitions yield nothing), so the cap holds exactly: no batch overshoot.
   expect(bounded.peakInFlight, report(bounded)).toBeLessThanOrEqual(MAX_IN_FLIGHT);
@@ -168,7 +166,7 @@ test('a slow handler keeps in-flight records and memory bounded, by pausing part
   // Control: the same pipeline without effective limits buffers the topic, and breaks the bound.
   // This shows the bound above can fail, on this machine, today.
   const unbounded = await run({ maxInFlight: 100_000, maxInFlightBytes: 1024 * MiB });
-  expect(unbounded.counts, report(unbounded)).toEqual({ ...zeroCounts(), ok: N });
+  expect(unbounded.counts, report(unbounded)).toEqual({ ...emptyOutcomeCounts(), ok: N });
   expect(unbounded.consumedWhileStalled, report(unbounded)).toBeGreaterThan(N / 2);
   expect(unbounded.retainedWhileStalled, report(unbounded)).toBeGreaterThan(3 * RETAINED_BOUND);
 });

@@ -20,8 +20,8 @@ import {
   produceRecords,
   runService,
   toKafka,
-  type OutcomeCounts,
   type PlainRecord,
+  emptyOutcomeCounts,
 } from '@rxkafka/kafka';
 import {
   brokers,
@@ -36,8 +36,6 @@ import {
 
 const Command = z.object({ id: z.string(), action: z.enum(['ok', 'fail', 'hang']) });
 type Command = z.infer<typeof Command>;
-
-const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 });
 
 class CardDeclined extends Error {
   constructor(id: string) {
@@ -95,7 +93,7 @@ describe('dead-letter topic', () => {
     const observedAbort: { aborted: boolean; reason: unknown }[] = [];
     const hangDefers: AttemptEnd[] = [];
     const logger = capturingLogger();
-    const counts = zeroCounts();
+    const counts = emptyOutcomeCounts();
     const source = fromKafka<Command>({
       brokers: b,
       groupId: unique('dlq'),
@@ -292,7 +290,7 @@ describe('dead-letter topic', () => {
     const doneAt = new Map<string, number>();
     // When the poison key's next (good) record started: only after the pill's chain gave up.
     let poisonFollowerStartedAt: number | undefined;
-    const counts = zeroCounts();
+    const counts = emptyOutcomeCounts();
     const started = performance.now();
     const source = fromKafka<{ n: number; poison: boolean }>({
       brokers: b,

@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { BREAK, handler, runChain } from '@rxkafka/core';
-import { DLQ_HEADERS, fromKafka, produceRecords, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { DLQ_HEADERS, fromKafka, produceRecords, runService, toKafka, emptyOutcomeCounts } from '@rxkafka/kafka';
 import {
   brokers,
   capturingLogger,
@@ -72,8 +72,6 @@ function inputValue(i: number): string {
 
 const expectedTotal = (i: number): number => ((i % 50) + 1) * (1 + (i % 3));
 
-const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 });
-
 describe('end to end', () => {
   test('counts are exact: in = out + dead-lettered + skipped, across two chained services', async () => {
     const N = 3000;
@@ -89,8 +87,8 @@ describe('end to end', () => {
     ]);
     const b = brokers();
     const logger = capturingLogger();
-    const countsA = zeroCounts();
-    const countsB = zeroCounts();
+    const countsA = emptyOutcomeCounts();
+    const countsB = emptyOutcomeCounts();
 
     const sourceA = fromKafka<Order, { tier?: number }>({
       brokers: b,
@@ -303,7 +301,7 @@ describe('end to end', () => {
     const active = new Map<string, number>();
     let overlaps = 0;
     const seenInHandler = new Map<string, number[]>();
-    const counts = zeroCounts();
+    const counts = emptyOutcomeCounts();
     const source = fromKafka<{ seq: number }>({
       brokers: b,
       groupId: unique('order'),

@@ -6,7 +6,15 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type KafkaSource, type OutcomeCounts } from '@rxkafka/kafka';
+import {
+  fromKafka,
+  produceRecords,
+  runService,
+  toKafka,
+  type KafkaSource,
+  type OutcomeCounts,
+  emptyOutcomeCounts,
+} from '@rxkafka/kafka';
 import {
   brokers,
   capturingLogger,
@@ -22,8 +30,6 @@ import {
 
 const Item = z.object({ id: z.number().int() });
 type Item = z.infer<typeof Item>;
-
-const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 });
 
 test('a consumer joining mid-run and then leaving loses nothing and duplicates nothing', async () => {
   const PHASE = 1000;
@@ -45,7 +51,7 @@ test('a consumer joining mid-run and then leaving loses nothing and duplicates n
     counts: OutcomeCounts;
     done: Promise<OutcomeCounts>;
   } {
-    const counts = zeroCounts();
+    const counts = emptyOutcomeCounts();
     const source = fromKafka<Item>({
       brokers: b,
       groupId,
@@ -150,8 +156,8 @@ test('a consumer joining mid-run and then leaving loses nothing and duplicates n
   expect(two.source.stats.revoked).toBe(two.source.stats.assigned);
   // Nothing was processed twice, nothing failed.
   expect({ one: one.counts, two: two.counts }).toEqual({
-    one: { ...zeroCounts(), ok: one.counts.ok },
-    two: { ...zeroCounts(), ok: two.counts.ok },
+    one: { ...emptyOutcomeCounts(), ok: one.counts.ok },
+    two: { ...emptyOutcomeCounts(), ok: two.counts.ok },
   });
   expect(one.counts.ok + two.counts.ok).toBe(N);
 });

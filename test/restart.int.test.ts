@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain, type SourceRecord } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
 import {
   brokers,
   capturingLogger,
@@ -21,8 +21,6 @@ import {
 
 const Item = z.object({ id: z.number().int() });
 type Item = z.infer<typeof Item>;
-
-const zeroCounts = (): OutcomeCounts => ({ ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 });
 
 test('after a clean stop and restart with the same group, 0 records are reprocessed', async () => {
   const N = 1500;
@@ -51,7 +49,7 @@ test('after a clean stop and restart with the same group, 0 records are reproces
     produce: () => Promise<unknown>,
   ): Promise<{ seen: SourceRecord[]; counts: OutcomeCounts }> {
     const seen: SourceRecord[] = [];
-    const counts = zeroCounts();
+    const counts = emptyOutcomeCounts();
     const source = fromKafka<Item>({
       brokers: b,
       groupId,
@@ -103,11 +101,11 @@ test('after a clean stop and restart with the same group, 0 records are reproces
   }
 
   const first = await run(N, () => produceRecords(b, items(0, N)));
-  expect(first.counts).toEqual({ ...zeroCounts(), ok: N });
+  expect(first.counts).toEqual({ ...emptyOutcomeCounts(), ok: N });
 
   // The restarted service sees only the records produced after the stop.
   const second = await run(M, () => produceRecords(b, items(N, M)));
-  expect(second.counts).toEqual({ ...zeroCounts(), ok: M });
+  expect(second.counts).toEqual({ ...emptyOutcomeCounts(), ok: M });
   const ids = (seen: SourceRecord[]): number[] => seen.map((record) => json(record, Item).id).sort((x, y) => x - y);
   expect(ids(second.seen)).toEqual(Array.from({ length: M }, (_, i) => N + i));
 

@@ -2,11 +2,12 @@ import { setMaxListeners } from 'node:events';
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { z } from 'zod';
 import {
+  type ChainInput,
+  ConfigError,
   createContext,
   invalidOutcome,
   parseOptions,
   RxKafkaError,
-  type ChainInput,
   type SourceRecord,
 } from '@rxkafka/core';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
@@ -230,7 +231,11 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
   checkLibrdkafkaConfig(extra, 'consumer', 'rdkafka');
   for (const key of FORCED_KEYS) {
     if (key in extra) {
-      throw new RxKafkaConfigConflict(`rdkafka.${key}`);
+      throw new ConfigError(
+        `rdkafka.${key}`,
+        'to be left out: rxkafka sets it itself (offsets are stored and committed only when records are done)',
+        extra[key],
+      );
     }
   }
   const maxInFlight = parsed.maxInFlight ?? 1000;
@@ -267,16 +272,6 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
       ...extra,
     },
   };
-}
-
-/** An option rxkafka must own to keep its guarantees. */
-class RxKafkaConfigConflict extends RxKafkaError {
-  readonly code = 'ERR_CONFIG';
-  constructor(readonly field: string) {
-    super(
-      `Invalid option \`${field}\`: rxkafka sets it itself (offsets are stored and committed only when records are done)`,
-    );
-  }
 }
 
 /** What rxkafka keeps per assigned partition. Replaced on every assignment, which acts as its generation. */

@@ -20,5 +20,5 @@ export {
   type NewTopic,
   type PlainRecord,
 } from './rdkafka.js';
-export { runService, type OutcomeCounts, type RunServiceOptions } from './run-service.js';
+export { emptyOutcomeCounts, runService, type OutcomeCounts, type RunServiceOptions } from './run-service.js';
 export { serializeJson, toKafka, type ToKafkaOptions } from './to-kafka.js';

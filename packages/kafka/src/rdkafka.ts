@@ -324,6 +324,13 @@ export class ProducerPort {
   }
 }
 
+/** Headers as node-rdkafka takes them: one object per header. */
+export function toNativeHeaders(
+  headers: Readonly<Record<string, string | Buffer>> | undefined,
+): Record<string, string | Buffer>[] | undefined {
+  return headers === undefined ? undefined : Object.entries(headers).map(([key, value]) => ({ [key]: value }));
+}
+
 export interface NewTopic {
   readonly topic: string;
   readonly partitions?: number;
@@ -427,8 +434,7 @@ export async function produceRecords(
   try {
     for (const record of records) {
       const value = typeof record.value === 'string' ? Buffer.from(record.value) : record.value;
-      const headers =
-        record.headers === undefined ? undefined : Object.entries(record.headers).map(([k, v]) => ({ [k]: v }));
+      const headers = toNativeHeaders(record.headers);
       while (!producer.produce(record.topic, record.partition ?? null, value, record.key ?? null, headers, undefined)) {
         await waitForReports();
       }

@@ -15,6 +15,11 @@ export interface RunServiceOptions {
 
 export type OutcomeCounts = Record<OutcomeKind, number>;
 
+/** Zero for every outcome kind. */
+export function emptyOutcomeCounts(): OutcomeCounts {
+  return { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+}
+
 /**
  * Runs a service: the source through the pipeline, until the source stops or the pipeline fails.
  *
@@ -31,7 +36,7 @@ export async function runService<R, S>(
   options: RunServiceOptions = {},
 ): Promise<OutcomeCounts> {
   const logger = options.logger ?? defaultLogger();
-  const counts: OutcomeCounts = { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+  const counts = emptyOutcomeCounts();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;

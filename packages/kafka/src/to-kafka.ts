@@ -13,7 +13,7 @@ import { publish } from './diagnostics.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
-import { ProducerPort, toKafkaError } from './rdkafka.js';
+import { ProducerPort, toKafkaError, toNativeHeaders } from './rdkafka.js';
 
 export interface ToKafkaOptions {
   /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
@@ -214,8 +214,7 @@ class ProducerSession<R, S> {
           partition: output.partition ?? null,
           value: typeof value === 'string' ? Buffer.from(value) : value,
           key: output.key ?? null,
-          headers:
-            output.headers === undefined ? undefined : Object.entries(output.headers).map(([k, v]) => ({ [k]: v })),
+          headers: toNativeHeaders(output.headers),
           delivery,
         });
       }
