@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@rxkafka/core';
 import { describe, expect, it } from 'vitest';
-import { checkLibrdkafkaConfig } from './librdkafka-config.js';
+import { inspect } from 'node:util';
+import { checkLibrdkafkaConfig, REDACTED } from './librdkafka-config.js';
+
+const KNOWN_SECRET_KEYS = new Set(['sasl.password']);
 
 describe('checkLibrdkafkaConfig', () => {
   it('accepts known consumer and producer keys', () => {
@@ -33,6 +36,41 @@ describe('checkLibrdkafkaConfig', () => {
     expect(() => {
       checkLibrdkafkaConfig({ 'linger.ms': {} as unknown as number }, 'producer', 'rdkafka');
     }).toThrow('expected a string, number or boolean');
+  });
+
+  describe('never echoes a value that may be a secret', () => {
+    const SECRET = 'hunter2-do-not-print';
+    it.each([
+      ['sasl.pasword', 'consumer'],
+      ['sasl.password', 'consumer'],
+      ['ssl.key.pasword', 'producer'],
+      ['ssl.keystore.pasword', 'consumer'],
+      ['my.secret', 'producer'],
+      ['sals.password', 'consumer'],
+      ['ssl_kee', 'consumer'],
+    ] as const)('%s', (key, role) => {
+      // A valid secret key with an invalid value type is rejected as well as a misspelled one.
+      const value = KNOWN_SECRET_KEYS.has(key) ? ({ toString: () => SECRET } as unknown as string) : SECRET;
+      let caught: unknown;
+      try {
+        checkLibrdkafkaConfig({ [key]: value }, role, 'rdkafka');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      const error = caught as ConfigError;
+      // Everything a logger or a crash report could print of the error.
+      const printed = [error.message, String(error.stack), JSON.stringify(error), inspect(error, { depth: 5 })];
+      for (const text of printed) expect(text).not.toContain(SECRET);
+      expect(error.message).toContain(REDACTED);
+      expect(error.received).toBe(REDACTED);
+    });
+
+    it('still shows the value of an ordinary key', () => {
+      expect(() => {
+        checkLibrdkafkaConfig({ 'linger.mss': 10 }, 'producer', 'rdkafka');
+      }).toThrow('received 10');
+    });
   });
 
   it('uses a key list generated from the installed node-rdkafka', () => {

@@ -4,6 +4,27 @@ import { CONSUMER_KEYS, PRODUCER_KEYS } from './librdkafka-keys.js';
 /** librdkafka settings as node-rdkafka takes them. */
 export type LibrdkafkaConfig = Readonly<Record<string, string | number | boolean>>;
 
+/** Stands in for the value of a key that may hold a secret, in errors and logs. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Whether a librdkafka key may hold a secret (`sasl.*`, `ssl.*`, passwords, secrets, keys), judged by
+ * its name alone so that misspelled keys (`sasl.pasword`) are covered too.
+ */
+export function isSecretKey(key: string): boolean {
+  const name = key.toLowerCase();
+  return (
+    /^(sasl|ssl)[._]/.test(name) ||
+    /(password|passwd|secret|credential|token)/.test(name) ||
+    /(^|[._])key([._]|$)/.test(name)
+  );
+}
+
+/** The value as it may appear in an error or a log line. */
+export function printableValue(key: string, value: unknown): unknown {
+  return isSecretKey(key) ? REDACTED : value;
+}
+
 /**
  * Rejects unknown librdkafka keys before any native call, suggesting the closest known key.
  * librdkafka would reject them too, but later and without naming the option path.
@@ -18,11 +39,11 @@ export function checkLibrdkafkaConfig(config: LibrdkafkaConfig, role: 'consumer'
         suggestion === undefined
           ? `a librdkafka ${role} property`
           : `a librdkafka ${role} property (did you mean \`${suggestion}\`?)`,
-        value,
+        printableValue(key, value),
       );
     }
     if (!['string', 'number', 'boolean'].includes(typeof value)) {
-      throw new ConfigError(`${field}.${key}`, 'a string, number or boolean', value);
+      throw new ConfigError(`${field}.${key}`, 'a string, number or boolean', printableValue(key, value));
     }
   }
 }
