@@ -33,3 +33,18 @@ export class LifecycleError extends RxKafkaError {
     super(`Cannot ${operation} while ${state}`);
   }
 }
+
+/**
+ * An outcome reached the end of a service's pipeline without being acknowledged: the pipeline has no
+ * sink. Left alone, the source would fill up to `maxInFlight` and wait forever.
+ */
+export class MissingSinkError extends RxKafkaError {
+  readonly code = 'ERR_MISSING_SINK';
+
+  constructor(readonly where: string) {
+    super(
+      `The pipeline emitted the outcome of ${where} without acknowledging it: end it with toKafka(...) to produce ` +
+        'outputs, or acknowledge() for a consume-only pipeline (nothing is committed until a sink acknowledges)',
+    );
+  }
+}

@@ -1,6 +1,8 @@
+export { acknowledge, type AcknowledgeOptions } from './acknowledge.js';
 export { DLQ_HEADERS, deadLetterRecord, type DeadLetterRecord } from './dead-letter.js';
 export { decodeRecord, jsonDecoder, type Decoded, type Decoder } from './decode.js';
-export { DeliveryError, KafkaError, LifecycleError } from './errors.js';
+export { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
+export { DeliveryError, KafkaError, LifecycleError, MissingSinkError } from './errors.js';
 export {
   fromKafka,
   KafkaSource,

@@ -1,16 +1,17 @@
-import type { OperatorFunction } from 'rxjs';
+import { Subscription, type OperatorFunction } from 'rxjs';
 import type { ChainInput, Outcome, OutcomeKind } from '@rxkafka/core';
+import { MissingSinkError } from './errors.js';
 import type { KafkaSource } from './from-kafka.js';
 import { defaultLogger, type Logger } from './logger.js';
 
-export interface RunServiceOptions {
+export interface RunServiceOptions<R = unknown, S = unknown> {
   /** Aborting it shuts the service down gracefully. */
   readonly signal?: AbortSignal;
   /** Handle SIGINT and SIGTERM: the first drains and stops, a second forces exit. Default true. */
   readonly handleSignals?: boolean;
   readonly logger?: Logger;
   /** Called with every settled outcome, e.g. to count or print progress. */
-  readonly onOutcome?: (outcome: Outcome<unknown, unknown>) => void;
+  readonly onOutcome?: (outcome: Outcome<R, S>) => void;
 }
 
 export type OutcomeCounts = Record<OutcomeKind, number>;
@@ -28,12 +29,16 @@ export function emptyOutcomeCounts(): OutcomeCounts {
  * record's outputs were already delivered (toKafka acknowledges only after delivery reports);
  * the final commit; the producer flushes and disconnects; the consumer leaves the group and disconnects.
  *
+ * The pipeline must end with a sink that acknowledges each record (`toKafka` or `acknowledge`): an
+ * outcome that arrives unacknowledged fails the service at once with a `MissingSinkError`, instead of
+ * letting the source fill up and wait forever.
+ *
  * @return Outcome counts. Rejects with the pipeline's error after the consumer has closed.
  */
 export async function runService<R, S>(
   source: KafkaSource<R, S>,
   pipeline: OperatorFunction<ChainInput<R, S>, Outcome<R, S>>,
-  options: RunServiceOptions = {},
+  options: RunServiceOptions<R, S> = {},
 ): Promise<OutcomeCounts> {
   const logger = options.logger ?? defaultLogger();
   const counts = emptyOutcomeCounts();
@@ -56,14 +61,27 @@ export async function runService<R, S>(
   options.signal?.addEventListener('abort', stop, { once: true });
   try {
     await new Promise<void>((resolve, reject) => {
-      source.pipe(pipeline).subscribe({
-        next: (outcome) => {
-          counts[outcome.kind]++;
-          options.onOutcome?.(outcome);
-        },
-        error: reject,
-        complete: resolve,
-      });
+      let received = 0;
+      // Created first: the pipeline may emit before subscribe() returns.
+      const subscription = new Subscription();
+      subscription.add(
+        source.pipe(pipeline).subscribe({
+          next: (outcome) => {
+            // Sinks settle a record before they emit its outcome, so what arrived never exceeds what settled.
+            const settled = source.stats.consumed - source.stats.inFlight;
+            if (++received > settled) {
+              const { topic, partition, offset } = outcome.source;
+              reject(new MissingSinkError(`${topic}[${String(partition)}]@${String(offset)}`));
+              subscription.unsubscribe();
+              return;
+            }
+            counts[outcome.kind]++;
+            options.onOutcome?.(outcome);
+          },
+          error: reject,
+          complete: resolve,
+        }),
+      );
     });
   } finally {
     process.off('SIGINT', onSignal);
