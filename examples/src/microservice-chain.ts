@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { runChain, type Outcome } from '@rxkafka/core';
 import {
+  acknowledge,
   createTopics,
   fromKafka,
   produceRecords,
@@ -147,7 +148,7 @@ async function main(): Promise<number> {
       rdkafka: consumerTuning,
       signal: stop.signal,
     }),
-    (source) => source.pipe(runChain([], { ordering: 'unordered' }), toKafka({ brokers, deadLetterTopic: false })),
+    (source) => source.pipe(runChain([], { ordering: 'unordered' }), acknowledge()),
     {
       signal: stop.signal,
       onOutcome: (o) => {
