@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { isObservable, type Observable } from 'rxjs';
 
 /** One Kafka header. Kafka allows repeated keys, so headers are a list. */
 export interface RecordHeader {
@@ -65,7 +65,11 @@ export interface Context<R, S = Record<string, unknown>> {
   readonly outputs: readonly OutputRecord[];
   /** Queues an output record; the sink produces it after the chain succeeds. */
   emit(output: OutputRecord): void;
-  /** Registers cleanup that always runs, in reverse order of registration, when the attempt ends. */
+  /**
+   * Registers cleanup that always runs, in reverse order of registration, when the attempt ends.
+   * Registered while defers run (or while a timed-out handler is still settling), it runs with them
+   * and the outcome waits for it; registered after the outcome, it runs at once.
+   */
   defer(fn: DeferFn): void;
 }
 
@@ -82,6 +86,23 @@ export interface ContextInit<R, S> {
 }
 
 const noop = (): void => undefined;
+
+/**
+ * Runs a defer registered after its attempt's defers ran (e.g. by a handler that ignored the signal
+ * and acquired a resource after the deadline). Its outcome is already out, so nothing waits for it
+ * and its errors have nowhere to go; they are swallowed rather than left unhandled.
+ */
+function runLateDefer(fn: DeferFn, end: AttemptEnd): void {
+  try {
+    const result = fn(end);
+    if (isObservable(result)) result.subscribe({ error: noop });
+    else if (result !== undefined && typeof (result as Partial<PromiseLike<unknown>>).then === 'function') {
+      result.then(noop, noop);
+    }
+  } catch {
+    // Nowhere to report it: the record's outcome has been emitted.
+  }
+}
 
 /** Brands contexts across copies of this package (`instanceof` fails when two copies are loaded). */
 const CONTEXT_BRAND = Symbol.for('rxkafka.context');
@@ -103,6 +124,8 @@ export class RecordContext<R, S> implements Context<R, S> {
   #aborted = false;
   #key: string | null | undefined;
   #headers: Readonly<Record<string, string>> | undefined;
+  /** Set once this attempt's defers have all run: a defer registered later runs at once. */
+  #deferredEnd: AttemptEnd | undefined;
 
   constructor(
     readonly record: R,
@@ -154,7 +177,14 @@ export class RecordContext<R, S> implements Context<R, S> {
   }
 
   defer(fn: DeferFn): void {
-    this.defers.push(fn);
+    if (typeof fn !== 'function') throw new TypeError('ctx.defer: expected a function');
+    if (this.#deferredEnd === undefined) this.defers.push(fn);
+    else runLateDefer(fn, this.#deferredEnd);
+  }
+
+  /** Called once the attempt's defers have run: later registrations run at once, with `end`. */
+  closeDefers(end: AttemptEnd): void {
+    this.#deferredEnd = end;
   }
 
   /** Aborts this attempt's signal once; later calls are ignored. */

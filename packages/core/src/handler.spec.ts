@@ -294,14 +294,14 @@ describe('handler()', () => {
       }
     });
 
-    it('a one-parameter body is called with the context only', () => {
+    it('a body that does not declare the signal still gets it (the signal is never passed by arity)', () => {
       const argCounts: number[] = [];
       const body = function (this: void, _x: Ctx): HandlerResult {
         argCounts.push(arguments.length);
       };
       expect(body.length).toBe(1);
       expect(runSync(handler<Rec, State>('no-signal', body), a).out).toEqual([a]);
-      expect(argCounts).toEqual([1]);
+      expect(argCounts).toEqual([2]);
     });
   });
 

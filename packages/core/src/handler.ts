@@ -8,6 +8,7 @@ import {
   map,
   Observable,
   of,
+  take,
   throwError,
   type OperatorFunction,
 } from 'rxjs';
@@ -22,12 +23,15 @@ export type Break = typeof BREAK;
 export type HandlerResult = void | Break | PromiseLike<unknown> | Observable<unknown>;
 
 /**
- * A handler body. Declare the second parameter only if you need the signal:
- * the abort controller is created lazily, and most handlers never need it.
+ * A handler body. It always gets the record's signal as its second argument; the signal aborts on the
+ * record's deadline, on shutdown and on revoke.
  */
 export type HandlerFn<R, S> = (ctx: Context<R, S>, signal: AbortSignal) => HandlerResult;
 
-/** A handler is an RxJS operator over contexts. A plain operator that drops the context is a break. */
+/**
+ * A handler is an RxJS operator over contexts. It sees one record at a time: it must emit the context
+ * it was given (continue), emit nothing and complete (break), or error (fail).
+ */
 export type Handler<R, S> = OperatorFunction<Context<R, S>, Context<R, S>> & {
   readonly handlerName?: string;
 };
@@ -36,8 +40,21 @@ export type Handler<R, S> = OperatorFunction<Context<R, S>, Context<R, S>> & {
 export interface LiftedHandler<R, S> extends Handler<R, S> {
   readonly handlerName: string;
   readonly body: HandlerFn<R, S>;
-  /** The body declares a second parameter, so it gets the signal (read once, not per record). */
-  readonly wantsSignal: boolean;
+}
+
+/**
+ * What a chain of `runChain<R, S>` accepts: any operator that takes this chain's contexts and
+ * passes contexts on. So a record-agnostic handler (`handler<unknown, object>('audit', …)`), which
+ * takes every context, fits every chain, while a handler for another record type does not.
+ */
+export type ChainHandler<R, S> = ((source: Observable<Context<R, S>>) => Observable<Context<unknown, unknown>>) & {
+  readonly handlerName?: string;
+};
+
+/** A plain operator with a name (`named()`); runChain applies `operator` to one context at a time. */
+export interface NamedHandler<R, S> extends Handler<R, S> {
+  readonly handlerName: string;
+  readonly operator: OperatorFunction<Context<R, S>, Context<R, S>>;
 }
 
 /**
@@ -62,7 +79,7 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
       concatMap((ctx) => {
         let result: HandlerResult;
         try {
-          result = invokeHandler(lifted, ctx);
+          result = body(ctx, ctx.signal);
         } catch (error) {
           throw new HandlerError(name, toError(error));
         }
@@ -72,31 +89,65 @@ export function handler<R, S>(name: string, body: HandlerFn<R, S>): LiftedHandle
         );
       }),
     );
-  const lifted: LiftedHandler<R, S> = Object.assign(operator, {
-    handlerName: name,
-    body,
-    wantsSignal: body.length >= 2,
-  });
-  return lifted;
+  return Object.assign(operator, { handlerName: name, body });
 }
 
-/** Gives a plain RxJS operator a name for outcomes and errors. */
-export function named<R, S>(name: string, operator: OperatorFunction<Context<R, S>, Context<R, S>>): Handler<R, S> {
+/**
+ * Gives a plain RxJS operator a name for outcomes and errors.
+ *
+ * The operator sees one context at a time, inside `runChain` and outside it alike: it is applied to
+ * each context on its own, so operators that work across values (`distinct`, `bufferCount`, `scan`)
+ * do not act across records. Useful ones: `map`/`tap` (returning the same context), `filter` (a break),
+ * `delay`, `mergeMap`/`switchMap` to a call that ends with the context, `timeout`, `retry`, `catchError`.
+ * Emitting anything but the context it was given fails the record with a clear error.
+ */
+export function named<R, S>(
+  name: string,
+  operator: OperatorFunction<Context<R, S>, Context<R, S>>,
+): NamedHandler<R, S> {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('named: name must be a non-empty string');
   if (typeof operator !== 'function') throw new TypeError(`named "${name}": operator must be a function`);
-  const wrapped = (source: Observable<Context<R, S>>): Observable<Context<R, S>> => operator(source);
-  return Object.assign(wrapped, { handlerName: name });
+  const wrapped = (source: Observable<Context<R, S>>): Observable<Context<R, S>> =>
+    source.pipe(concatMap((ctx) => applyToOne(operator, ctx, name)));
+  return Object.assign(wrapped, { handlerName: name, operator });
 }
 
-export function isLiftedHandler<R, S>(candidate: Handler<R, S>): candidate is LiftedHandler<R, S> {
+/**
+ * Applies an operator handler to one context: the context (continue), nothing (break) or an error.
+ * An operator that throws when applied, or emits a value other than the context, errors.
+ */
+export function applyToOne<C>(operator: OperatorFunction<C, unknown>, ctx: C, name: string): Observable<C> {
+  let applied: Observable<unknown>;
+  try {
+    applied = of(ctx).pipe(operator);
+  } catch (error) {
+    return throwError(() => toError(error));
+  }
+  return applied.pipe(
+    take(1),
+    map((value) => {
+      if (value !== ctx) throw new HandlerError(name, new TypeError(notTheContext(name, value)));
+      return ctx;
+    }),
+  );
+}
+
+/** Why an operator handler may not replace its context. */
+export function notTheContext(name: string, value: unknown): string {
+  const what = value === null || typeof value !== 'object' ? typeof value : 'another object';
+  return (
+    `operator handler "${name}" emitted ${what} instead of the context it was given; ` +
+    'a handler continues by emitting that same context (change ctx.state, or ctx.emit() outputs), ' +
+    'and breaks by emitting nothing'
+  );
+}
+
+export function isLiftedHandler<R, S>(candidate: unknown): candidate is LiftedHandler<R, S> {
   return typeof (candidate as Partial<LiftedHandler<R, S>>).body === 'function';
 }
 
-/** Calls a body, passing the signal only when the body declares it. */
-export function invokeHandler<R, S>(lifted: LiftedHandler<R, S>, ctx: Context<R, S>): HandlerResult {
-  return lifted.wantsSignal
-    ? lifted.body(ctx, ctx.signal)
-    : (lifted.body as (ctx: Context<R, S>) => HandlerResult)(ctx);
+export function isNamedHandler<R, S>(candidate: unknown): candidate is NamedHandler<R, S> {
+  return typeof (candidate as Partial<NamedHandler<R, S>>).operator === 'function';
 }
 
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

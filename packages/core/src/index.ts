@@ -20,7 +20,18 @@ export {
   RxKafkaError,
   toError,
 } from './errors.js';
-export { BREAK, handler, named, type Break, type Handler, type HandlerFn, type HandlerResult } from './handler.js';
+export {
+  BREAK,
+  handler,
+  named,
+  type Break,
+  type ChainHandler,
+  type Handler,
+  type HandlerFn,
+  type HandlerResult,
+  type LiftedHandler,
+  type NamedHandler,
+} from './handler.js';
 export { mergeMapByKey, PoolGauges, type MergeMapByKeyOptions } from './merge-map-by-key.js';
 export { parseOptions } from './options.js';
 export {

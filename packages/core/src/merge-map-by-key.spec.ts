@@ -633,7 +633,7 @@ describe('mergeMapByKey', () => {
     it('rejects an unknown option, listing the known ones', () => {
       const error = configErrorOf({ concurrency: 2, concurency: 3 });
       expect(error.field).toBe('concurency');
-      expect(error.expected).toBe('a known option (concurrency, maxQueued, gauges)');
+      expect(error.expected).toBe('a known option (concurrency, maxQueued, gauges); did you mean `concurrency`?');
       expect(error.received).toBe(3);
       expect(error.message).toContain('`concurency`');
     });

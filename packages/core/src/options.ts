@@ -2,8 +2,15 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
 /**
+ * The longest delay a timer can hold: Node (and browsers) store it in a signed 32-bit integer and
+ * fire at once (after 1 ms) when it is larger. `Infinity` says "no limit" instead.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * Parses options with a zod schema and turns the first issue into a `ConfigError`
- * that names the field, what was expected and what was received.
+ * that names the field, what was expected and what was received. A misspelled option, nested or
+ * not, lists the options known at that level with a "did you mean" hint.
  */
 export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = ''): T {
   const result = schema.safeParse(input ?? {});
@@ -13,21 +20,33 @@ export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = '
   if (issue.code === 'unrecognized_keys') {
     const parent = valueAt(input, issue.path);
     const key = issue.keys[0] ?? '';
-    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : '';
+    const known = objectAt(schema, issue.path);
+    const names = known === undefined ? [] : Object.keys(known.shape);
+    const suggestion = closest(key, names);
+    const hint = suggestion === undefined ? '' : `; did you mean \`${suggestion}\`?`;
     throw new ConfigError(
       joinPath(prefix, [...issue.path, key]),
-      known === '' ? 'no such option' : `a known option (${known})`,
+      names.length === 0 ? 'no such option' : `a known option (${names.join(', ')})${hint}`,
       valueAt(parent, [key]),
     );
   }
   throw new ConfigError(joinPath(prefix, issue.path), issue.message, valueAt(input, issue.path));
 }
 
-/** A finite or infinite duration in milliseconds. */
-export const durationMs = (what: string) =>
-  z
-    .number({ error: `${what} in milliseconds (a number >= 0)` })
-    .min(0, { error: `${what} in milliseconds (a number >= 0)` });
+/**
+ * A duration in milliseconds: a number from 0 to `MAX_TIMER_MS`, or `Infinity` (no limit) when
+ * `unlimited` says so. Larger finite values are rejected: a timer cannot hold them.
+ */
+export const durationMs = (what: string, { unlimited = true }: { readonly unlimited?: boolean } = {}) => {
+  const expected = unlimited
+    ? `${what} in milliseconds (a number from 0 to ${String(MAX_TIMER_MS)}, or Infinity for no limit)`
+    : `${what} in milliseconds (a number from 0 to ${String(MAX_TIMER_MS)})`;
+  // z.number() rejects Infinity, so the check is by hand.
+  return z.custom<number>(
+    (ms) => typeof ms === 'number' && ms >= 0 && (ms <= MAX_TIMER_MS || (unlimited && ms === Number.POSITIVE_INFINITY)),
+    { error: expected },
+  );
+};
 
 export const positiveInt = (what: string) =>
   z
@@ -51,4 +70,53 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     current = (current as Record<PropertyKey, unknown>)[key];
   }
   return current;
+}
+
+/** The object schema at `path`, looking through `.optional()`, `.nullable()` and `.default()`. */
+function objectAt(schema: z.ZodType, path: readonly PropertyKey[]): z.ZodObject | undefined {
+  let current: z.ZodType | undefined = unwrap(schema);
+  for (const key of path) {
+    if (!(current instanceof z.ZodObject)) return undefined;
+    const field: z.ZodType | undefined = (current.shape as Record<PropertyKey, z.ZodType | undefined>)[key];
+    current = field === undefined ? undefined : unwrap(field);
+  }
+  return current instanceof z.ZodObject ? current : undefined;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  while (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current;
+}
+
+/** The known name closest to a misspelled one, if it is close enough to be a typo. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  const lower = name.toLowerCase();
+  for (const candidate of known) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  // A third of the name may be wrong, and at least one character.
+  return bestDistance <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance, two rows at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }

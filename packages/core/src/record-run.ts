@@ -1,10 +1,18 @@
-import { isObservable, of, take, type SchedulerLike, type Subscription } from 'rxjs';
-import type { AttemptEnd, DeferFn } from './context.js';
+import { isObservable, of, take, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import type { AttemptEnd, Context, DeferFn } from './context.js';
 import type { RecordContext } from './context.js';
 import { NO_DEFER_ERRORS, runDefers } from './defers.js';
 import type { Deadlines } from './deadlines.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
-import { BREAK, invokeHandler, isLiftedHandler, isPromiseLike, type Handler } from './handler.js';
+import {
+  BREAK,
+  isLiftedHandler,
+  isNamedHandler,
+  isPromiseLike,
+  notTheContext,
+  type Handler,
+  type HandlerResult,
+} from './handler.js';
 import type { PoolSink, PoolSlot, PoolWork } from './merge-map-by-key.js';
 import type { Outcome } from './outcome.js';
 import type { RetryPolicy } from './retry.js';
@@ -48,6 +56,13 @@ export class RecordRun<R, S> implements PoolWork {
   private listening = false;
   // The armed deadline of the current attempt, if any.
   private armedDeadline: number | undefined;
+  // True while the current handler's Promise has not settled: after a timeout or abort the run waits
+  // for it (bounded by deferTimeout) before the defers, so what it acquires late is still released.
+  private promisePending = false;
+  // What to do once the pending Promise settles or its grace runs out; set only while waiting.
+  private afterSettle: (() => void) | undefined;
+  // The outer signal's listener during a retry backoff.
+  private backoffAbort: (() => void) | undefined;
 
   constructor(
     first: RecordContext<R, S>,
@@ -68,6 +83,7 @@ export class RecordRun<R, S> implements PoolWork {
     if (this.cancelled) return;
     this.cancelled = true;
     this.timer?.unsubscribe();
+    this.stopBackoffListener();
     if (!this.attemptEnded) this.endAttempt('aborted', new AbortedError('unsubscribed'));
   }
 
@@ -76,6 +92,7 @@ export class RecordRun<R, S> implements PoolWork {
     this.ctx = ctx;
     this.position = 0;
     this.attemptEnded = false;
+    this.promisePending = false;
     for (const defer of settings.staticDefers) ctx.defer(defer);
     const outer = ctx.outerSignal;
     if (outer?.aborted === true) {
@@ -127,9 +144,9 @@ export class RecordRun<R, S> implements PoolWork {
         this.subscribeOperator(current, i);
         return;
       }
-      let result;
+      let result: HandlerResult;
       try {
-        result = invokeHandler(current, ctx);
+        result = current.body(ctx, ctx.signal);
       } catch (error) {
         this.fail(error);
         return;
@@ -140,34 +157,11 @@ export class RecordRun<R, S> implements PoolWork {
         return;
       }
       if (isObservable(result)) {
-        let verdict: unknown;
-        let settled = false;
-        const subscription = result.subscribe({
-          next: (value) => {
-            verdict = value;
-          },
-          error: (error: unknown) => {
-            settled = true;
-            this.fail(error);
-          },
-          complete: () => {
-            settled = true;
-            this.continueAfter(i, verdict);
-          },
-        });
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
-        if (!settled) this.inner = subscription;
+        this.subscribeResult(result, i);
         return;
       }
       if (isPromiseLike(result)) {
-        result.then(
-          (verdict) => {
-            if (this.ctx === ctx && !this.attemptEnded) this.continueAfter(i, verdict);
-          },
-          (error: unknown) => {
-            if (this.ctx === ctx && !this.attemptEnded) this.fail(error);
-          },
-        );
+        this.awaitResult(result, i);
         return;
       }
     }
@@ -180,25 +174,93 @@ export class RecordRun<R, S> implements PoolWork {
     else this.runFrom(index + 1);
   }
 
+  /** An Observable result: its last value is the verdict, an error fails the attempt. */
+  private subscribeResult(result: Observable<unknown>, index: number): void {
+    let verdict: unknown;
+    let settled = false;
+    const subscription = result.subscribe({
+      next: (value) => {
+        verdict = value;
+      },
+      error: (error: unknown) => {
+        settled = true;
+        this.fail(error);
+      },
+      complete: () => {
+        settled = true;
+        this.continueAfter(index, verdict);
+      },
+    });
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
+    if (!settled) this.inner = subscription;
+  }
+
+  /**
+   * A PromiseLike result. Only its first settlement counts (a hand-made thenable may call back twice,
+   * or synchronously, or throw from `then`); a late one is discarded, but ends a grace wait.
+   */
+  private awaitResult(result: PromiseLike<unknown>, index: number): void {
+    const ctx = this.ctx;
+    let settled = false;
+    const settle = (error: unknown, verdict: unknown, failed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (this.ctx !== ctx) return;
+      this.promisePending = false;
+      if (this.attemptEnded) {
+        this.settledAfterEnd();
+        return;
+      }
+      if (failed) this.fail(error);
+      else this.continueAfter(index, verdict);
+    };
+    this.promisePending = true;
+    try {
+      result.then(
+        (verdict) => {
+          settle(undefined, verdict, false);
+        },
+        (error: unknown) => {
+          settle(error, undefined, true);
+        },
+      );
+    } catch (error) {
+      settle(error, undefined, true);
+    }
+  }
+
   /** A plain RxJS operator: it continues the chain by emitting the context, breaks by not emitting. */
   private subscribeOperator(operator: Handler<R, S>, index: number): void {
+    const ctx: Context<R, S> = this.ctx;
+    const applied = isNamedHandler<R, S>(operator) ? operator.operator : operator;
+    let output: Observable<unknown>;
+    try {
+      output = of(ctx).pipe(applied, take(1));
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
     let emitted = false;
     let settled = false;
-    const subscription = of(this.ctx)
-      .pipe(operator, take(1))
-      .subscribe({
-        next: () => {
+    const subscription = output.subscribe({
+      next: (value) => {
+        if (value === ctx) {
           emitted = true;
-        },
-        error: (error: unknown) => {
-          settled = true;
-          this.fail(error);
-        },
-        complete: () => {
-          settled = true;
-          this.continueAfter(index, emitted ? undefined : BREAK);
-        },
-      });
+          return;
+        }
+        settled = true;
+        this.fail(new TypeError(notTheContext(this.handlerName(), value)));
+      },
+      error: (error: unknown) => {
+        settled = true;
+        this.fail(error);
+      },
+      complete: () => {
+        if (settled) return;
+        settled = true;
+        this.continueAfter(index, emitted ? undefined : BREAK);
+      },
+    });
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
     if (!settled) this.inner = subscription;
   }
@@ -230,46 +292,81 @@ export class RecordRun<R, S> implements PoolWork {
     }
     // Work still in flight must learn it is no longer wanted before cleanup starts.
     if (end === 'timeout' || end === 'aborted') ctx.abort(error);
-    // Most records register no defers: skip the runner and its allocations.
-    if (ctx.defers.length === 0) {
-      this.afterDefers(end, error, NO_DEFER_ERRORS);
+    const runAttemptDefers = (): void => {
+      runDefers(ctx, end, this.settings.deferTimeoutMs, this.settings.scheduler, (deferErrors) => {
+        this.afterDefers(end, error, deferErrors);
+      });
+    };
+    if (!this.promisePending) {
+      runAttemptDefers();
       return;
     }
-    runDefers(ctx.defers, end, this.settings.deferTimeoutMs, this.settings.scheduler, (deferErrors) => {
-      this.afterDefers(end, error, deferErrors);
-    });
+    // A Promise cannot be cancelled: hold the record (and its key) until it settles, bounded by
+    // deferTimeout, so defers it registers late still run before the outcome.
+    let grace: Subscription | undefined;
+    this.afterSettle = () => {
+      this.afterSettle = undefined;
+      grace?.unsubscribe();
+      runAttemptDefers();
+    };
+    if (Number.isFinite(this.settings.deferTimeoutMs)) {
+      grace = this.settings.scheduler.schedule(() => {
+        this.settledAfterEnd();
+      }, this.settings.deferTimeoutMs);
+    }
+  }
+
+  /** The timed-out or aborted handler's Promise settled, or its grace ran out. */
+  private settledAfterEnd(): void {
+    this.afterSettle?.();
   }
 
   private afterDefers(end: AttemptEnd, error: Failure | undefined, deferErrors: DeferError[]): void {
     if (this.cancelled) return;
     const { retry } = this.settings;
     const ctx = this.ctx;
-    if (
-      (end === 'failed' || end === 'timeout') &&
-      ctx.attempt < retry.maxAttempts &&
-      retry.retryable(error as HandlerError | DeadlineExceededError, ctx)
-    ) {
-      this.waitThenRetry(retry.delayAfter(ctx.attempt));
-      return;
+    if ((end === 'failed' || end === 'timeout') && ctx.attempt < retry.maxAttempts) {
+      let again: boolean;
+      try {
+        again = retry.retryable(error as HandlerError | DeadlineExceededError, ctx);
+      } catch (predicateError) {
+        // User code that breaks ends only its own record: as failed, with the predicate's error.
+        this.emit('failed', retryableFailed(this.handlerName(), predicateError), deferErrors);
+        return;
+      }
+      if (again) {
+        this.waitThenRetry(retry.delayAfter(ctx.attempt));
+        return;
+      }
     }
     this.emit(end, error, deferErrors);
   }
 
   private waitThenRetry(delay: number): void {
     const outer = this.ctx.outerSignal;
-    const onAbort = (): void => {
-      this.timer?.unsubscribe();
-      this.emit('aborted', new AbortedError(outer?.reason), []);
-    };
     if (outer?.aborted === true) {
-      onAbort();
+      this.emit('aborted', new AbortedError(outer.reason), NO_DEFER_ERRORS);
       return;
     }
-    outer?.addEventListener('abort', onAbort, { once: true });
+    if (outer !== undefined) {
+      const onAbort = (): void => {
+        this.backoffAbort = undefined;
+        this.timer?.unsubscribe();
+        this.emit('aborted', new AbortedError(outer.reason), NO_DEFER_ERRORS);
+      };
+      this.backoffAbort = onAbort;
+      outer.addEventListener('abort', onAbort, { once: true });
+    }
     this.timer = this.settings.scheduler.schedule(() => {
-      outer?.removeEventListener('abort', onAbort);
+      this.stopBackoffListener();
       this.beginAttempt(this.ctx.nextAttempt(Number.POSITIVE_INFINITY));
     }, delay);
+  }
+
+  private stopBackoffListener(): void {
+    if (this.backoffAbort === undefined) return;
+    this.ctx.outerSignal?.removeEventListener('abort', this.backoffAbort);
+    this.backoffAbort = undefined;
   }
 
   private emit(end: AttemptEnd, error: Failure | undefined, deferErrors: DeferError[]): void {
@@ -307,4 +404,10 @@ export class RecordRun<R, S> implements PoolWork {
     this.sink.next(outcome);
     this.sink.done(this.slot);
   }
+}
+
+/** The failure of a record whose `retry.retryable` predicate threw. */
+function retryableFailed(handler: string, error: unknown): HandlerError {
+  const cause = toError(error);
+  return new HandlerError(handler, new Error(`retry.retryable threw: ${cause.message}`, { cause }));
 }

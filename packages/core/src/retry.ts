@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Context } from './context.js';
 import type { DeadlineExceededError, HandlerError } from './errors.js';
-import { durationMs, fn, positiveInt } from './options.js';
+import { durationMs, fn, MAX_TIMER_MS, positiveInt } from './options.js';
 
 /** When and how often a failed or timed-out record is tried again. */
 export interface RetryOptions<R = unknown, S = unknown> {
@@ -9,13 +9,13 @@ export interface RetryOptions<R = unknown, S = unknown> {
   readonly maxAttempts: number;
   /** Delay before the second attempt. Default 100 ms. */
   readonly initialDelay?: number;
-  /** Cap on any delay. Default 30 s. */
+  /** Cap on any delay. Default 30 s; `Infinity` lets the delay grow up to the longest timer (2^31−1 ms). */
   readonly maxDelay?: number;
   /** Growth of the delay per attempt. Default 2. */
   readonly multiplier?: number;
   /** Fraction of the delay that is randomised away (0 = none, 1 = "full jitter"). Default 0.2. */
   readonly jitter?: number;
-  /** Which failures deserve another attempt. Default: all of them. */
+  /** Which failures deserve another attempt. Default: all of them. If it throws, the record fails with that error. */
   readonly retryable?: (error: HandlerError | DeadlineExceededError, ctx: Context<R, S>) => boolean;
   /** Random source in [0, 1) for the jitter; replace it to make tests deterministic. */
   readonly random?: () => number;
@@ -23,7 +23,7 @@ export interface RetryOptions<R = unknown, S = unknown> {
 
 export const retrySchema = z.strictObject({
   maxAttempts: positiveInt('the total number of attempts'),
-  initialDelay: durationMs('the first retry delay').optional(),
+  initialDelay: durationMs('the first retry delay', { unlimited: false }).optional(),
   maxDelay: durationMs('the largest retry delay').optional(),
   multiplier: z.number({ error: 'a number >= 1' }).min(1, { error: 'a number >= 1' }).optional(),
   jitter: z
@@ -54,7 +54,7 @@ export function retryPolicy(options: RetryOptions<never, never> | undefined): Re
   return {
     maxAttempts: options.maxAttempts,
     delayAfter(attempt) {
-      const base = Math.min(maxDelay, initialDelay * multiplier ** (attempt - 1));
+      const base = Math.min(maxDelay, MAX_TIMER_MS, initialDelay * multiplier ** (attempt - 1));
       return base * (1 - jitter * random());
     },
     retryable: (options.retryable as RetryPolicy['retryable'] | undefined) ?? retryAll,

@@ -584,3 +584,427 @@ describe('runChain', () => {
     });
   });
 });
+
+/** A PromiseLike settled by hand, synchronously: usable in virtual time, and able to misbehave. */
+function manualThenable(): {
+  readonly thenable: PromiseLike<unknown>;
+  resolve(value?: unknown): void;
+  reject(error: unknown): void;
+  readonly listeners: () => number;
+} {
+  const callbacks: [(value: unknown) => unknown, (error: unknown) => unknown][] = [];
+  return {
+    thenable: {
+      then(onFulfilled, onRejected) {
+        callbacks.push([onFulfilled as (value: unknown) => unknown, onRejected as (error: unknown) => unknown]);
+        return undefined as never;
+      },
+    },
+    resolve: (value) => {
+      for (const [fulfilled] of callbacks) fulfilled(value);
+    },
+    reject: (error) => {
+      for (const [, rejected] of callbacks) rejected(error);
+    },
+    listeners: () => callbacks.length,
+  };
+}
+
+/** An outer signal that counts its abort listeners, to prove none is left behind. */
+function countingSignal(): { controller: AbortController; listeners: () => number } {
+  const controller = new AbortController();
+  const live = new Set<unknown>();
+  const { signal } = controller;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => {
+    live.add(args[1]);
+    add(...args);
+  };
+  signal.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => {
+    live.delete(args[1]);
+    remove(...args);
+  };
+  return { controller, listeners: () => live.size };
+}
+
+describe('runChain: defers and deadlines keep their promise', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = new TestScheduler(observableMatcher);
+  });
+
+  it('waits for a timed-out Promise handler, so a resource it acquires late is released before the outcome', () => {
+    const log: string[] = [];
+    const acquire = manualThenable();
+    testScheduler.run(({ cold, expectObservable }) => {
+      // The README's enrich pattern, with a handler that ignores the signal.
+      const enrich = handler<Rec, State>('enrich', (c) => {
+        const acquired = manualThenable();
+        acquire.thenable.then(() => {
+          log.push(`acquired@${String(testScheduler.now())}`);
+          c.defer((end) => void log.push(`release:${end}@${String(testScheduler.now())}`));
+          acquired.resolve();
+        });
+        return acquired.thenable;
+      });
+      testScheduler.schedule(() => acquire.resolve(), 5);
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain([enrich], { timeout: 3 }),
+        map((o) => `${o.kind}@${String(testScheduler.now())}`),
+      );
+      expectObservable(outcomes).toBe('-----(o|)', { o: 'timeout@5' });
+    });
+    expect(log).toEqual(['acquired@5', 'release:timeout@5']);
+  });
+
+  it('gives a timed-out Promise handler at most deferTimeout to settle', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const never = manualThenable();
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain([handler<Rec, State>('stuck', () => never.thenable)], { timeout: 3, deferTimeout: 4 }),
+        map((o) => o.kind),
+      );
+      expectObservable(outcomes).toBe('-------(o|)', { o: 'timeout' });
+    });
+  });
+
+  it('holds the key until the timed-out handler settles: handlers never overlap for one key', () => {
+    const running: string[] = [];
+    let overlap = false;
+    testScheduler.run(({ cold, expectObservable }) => {
+      const work = handler<Rec, State>('work', (c) => {
+        if (running.length > 0) overlap = true;
+        running.push(c.record.id);
+        const done = manualThenable();
+        testScheduler.schedule(() => {
+          running.splice(running.indexOf(c.record.id), 1);
+          done.resolve();
+        }, 6);
+        return done.thenable;
+      });
+      const source = cold('(ab|)', { a: ctx('a1', 'k'), b: ctx('a2', 'k') });
+      const outcomes = source.pipe(
+        runChain([work], { timeout: 2 }),
+        map((o) => (o.kind === 'invalid' ? o.kind : `${o.context.record.id}:${o.kind}`)),
+      );
+      expectObservable(outcomes).toBe('------x-----(y|)', { x: 'a1:timeout', y: 'a2:timeout' });
+    });
+    expect(overlap).toBe(false);
+  });
+
+  it('runs a defer registered from inside a running defer, once, and awaits it', () => {
+    const log: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('register', (c) => {
+          c.defer(() => {
+            log.push('outer');
+            c.defer(() => {
+              log.push('inner');
+              return cold('--|');
+            });
+          });
+        }),
+      ];
+      expectObservable(
+        cold('(a|)', { a: ctx('a') }).pipe(
+          runChain(chain),
+          map((o) => o.kind),
+        ),
+      ).toBe('--(o|)', {
+        o: 'ok',
+      });
+    });
+    expect(log).toEqual(['outer', 'inner']);
+  });
+
+  it('runs a defer registered after the outcome at once, with the attempt end', () => {
+    const log: string[] = [];
+    let saved: Ctx | undefined;
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [handler<Rec, State>('keep', (c) => void (saved = c))];
+      expectObservable(
+        cold('(a|)', { a: ctx('a') }).pipe(
+          runChain(chain),
+          map((o) => o.kind),
+        ),
+      ).toBe('(o|)', {
+        o: 'ok',
+      });
+    });
+    saved?.defer((end) => void log.push(`late:${end}`));
+    saved?.defer(() => {
+      throw new Error('nowhere to report');
+    });
+    expect(log).toEqual(['late:ok']);
+  });
+
+  it.each([
+    [{ timeout: Number.POSITIVE_INFINITY }],
+    [{ deferTimeout: Number.POSITIVE_INFINITY }],
+    [{ retry: { maxAttempts: 2, maxDelay: Number.POSITIVE_INFINITY } }],
+    [{ timeout: 2 ** 31 - 1, deferTimeout: 2 ** 31 - 1, retry: { maxAttempts: 2, initialDelay: 2 ** 31 - 1 } }],
+  ])('accepts Infinity as no limit and the longest timer: %j', (options) => {
+    expect(() => runChain<Rec, State>([], options)).not.toThrow();
+  });
+
+  it.each([
+    [{ timeout: 2 ** 31 }, 'timeout'],
+    [{ deferTimeout: 1e12 }, 'deferTimeout'],
+    [{ retry: { maxAttempts: 2, initialDelay: 2 ** 31 } }, 'retry.initialDelay'],
+    [{ retry: { maxAttempts: 2, initialDelay: Number.POSITIVE_INFINITY } }, 'retry.initialDelay'],
+    [{ retry: { maxAttempts: 2, maxDelay: 2 ** 40 } }, 'retry.maxDelay'],
+    [{ timeout: Number.NaN }, 'timeout'],
+  ])('rejects %j, which a timer cannot hold, with a ConfigError naming %s', (options, field) => {
+    const create = () => runChain<Rec, State>([], options);
+    expect(create).toThrow(ConfigError);
+    expect(create).toThrow(`Invalid option \`${field}\``);
+    if (!Number.isNaN((options as { timeout?: number }).timeout)) expect(create).toThrow('2147483647');
+  });
+
+  it('never waits with Infinity: no deadline, no defer bound', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('slow', (c) => {
+          c.defer(() => cold('----------|'));
+          return cold('-----|');
+        }),
+      ];
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain(chain, { timeout: Number.POSITIVE_INFINITY, deferTimeout: Number.POSITIVE_INFINITY }),
+        map((o) => `${o.kind}:${String(o.deferErrors.length)}`),
+      );
+      expectObservable(outcomes).toBe('15ms (o|)', { o: 'ok:0' });
+    });
+  });
+
+  it('caps a growing retry delay at the longest timer when maxDelay is Infinity', () => {
+    const starts: number[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('flaky', () => {
+          starts.push(testScheduler.now());
+          throw new Error('again');
+        }),
+      ];
+      const initialDelay = 2 ** 30;
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain(chain, {
+          retry: { maxAttempts: 3, initialDelay, multiplier: 4, maxDelay: Number.POSITIVE_INFINITY, jitter: 0 },
+        }),
+        map((o) => o.kind),
+      );
+      expectObservable(outcomes).toBe(`${String(initialDelay + 2 ** 31 - 1)}ms (o|)`, { o: 'failed' });
+    });
+    expect(starts).toEqual([0, 2 ** 30, 2 ** 30 + 2 ** 31 - 1]);
+  });
+});
+
+describe('runChain: user code that breaks ends only its own record', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = new TestScheduler(observableMatcher);
+  });
+
+  /** Runs `broken` on record `a` and a healthy chain on `b`; returns kinds and the defer log. */
+  function isolates(broken: Handler<Rec, State>, marbles: { a: string; expected: string }): string[] {
+    const log: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const register = handler<Rec, State>('register', (c) => c.defer(() => void log.push(`defer:${c.record.id}`)));
+      const maybeBroken: Handler<Rec, State> = (source) =>
+        source.pipe(mergeMap((c) => (c.record.id === 'a' ? from([c]).pipe(broken) : from([c]))));
+      const outcomes = cold(marbles.a, { a: ctx('a', 'a'), b: ctx('b', 'b') }).pipe(
+        runChain([register, named('maybe-broken', maybeBroken)], { ordering: 'unordered' }),
+        map((o) => (o.kind === 'invalid' ? o.kind : `${o.context.record.id}:${o.kind}`)),
+      );
+      expectObservable(outcomes).toBe(marbles.expected, { x: 'a:failed', y: 'b:ok' });
+    });
+    return log;
+  }
+
+  it('an operator handler that throws when applied fails its record only', () => {
+    const throwsWhenApplied: Handler<Rec, State> = () => {
+      throw new Error('bad operator');
+    };
+    expect(isolates(throwsWhenApplied, { a: 'ab|', expected: 'xy|' })).toEqual(['defer:a', 'defer:b']);
+  });
+
+  it('an operator handler that throws when applied after an async handler fails its record only', () => {
+    const log: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain: Handler<Rec, State>[] = [
+        handler('async', (c) => {
+          c.defer(() => void log.push(`defer:${c.record.id}`));
+          return cold('--|');
+        }),
+        () => {
+          throw new Error('bad operator');
+        },
+      ];
+      const outcomes = cold('ab|', { a: ctx('a'), b: ctx('b') }).pipe(
+        runChain(chain),
+        map((o) => (o.kind === 'failed' ? `${o.kind}:${o.error.cause.message}` : o.kind)),
+      );
+      expectObservable(outcomes).toBe('--x(x|)', { x: 'failed:bad operator' });
+    });
+    expect(log).toEqual(['defer:a', 'defer:b']);
+  });
+
+  it('the same after a real Promise handler, without an unhandled rejection', async () => {
+    const chain: Handler<Rec, State>[] = [
+      handler('async', async () => {
+        await Promise.resolve();
+      }),
+      () => {
+        throw new Error('bad operator');
+      },
+    ];
+    const outcomes = await firstValueFrom(from([ctx('a'), ctx('b')]).pipe(runChain(chain), toArray()));
+    expect(outcomes.map((o) => o.kind)).toEqual(['failed', 'failed']);
+  });
+
+  it('a throwing retryable predicate fails the record with its error, defers run once', () => {
+    const log: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('flaky', (c) => {
+          c.defer(() => void log.push(`defer:${c.record.id}`));
+          throw new Error('flaky');
+        }),
+      ];
+      const outcomes = cold('ab|', { a: ctx('a'), b: ctx('b') }).pipe(
+        runChain(chain, {
+          retry: {
+            maxAttempts: 3,
+            retryable: (_error, c) => {
+              if (c.record.id === 'a') throw new Error('predicate broke');
+              return false;
+            },
+          },
+        }),
+        map((o) => (o.kind === 'failed' ? `${o.kind}:${o.error.message}` : o.kind)),
+      );
+      expectObservable(outcomes).toBe('xy|', {
+        x: 'failed:Handler "flaky" failed: retry.retryable threw: predicate broke',
+        y: 'failed:Handler "flaky" failed: flaky',
+      });
+    });
+    expect(log).toEqual(['defer:a', 'defer:b']);
+  });
+
+  it.each([
+    [
+      'resolves twice',
+      (t: ReturnType<typeof manualThenable>) => {
+        t.resolve();
+        t.resolve();
+      },
+      'ok',
+    ],
+    [
+      'resolves then rejects',
+      (t: ReturnType<typeof manualThenable>) => {
+        t.resolve();
+        t.reject(new Error('x'));
+      },
+      'ok',
+    ],
+    [
+      'rejects then resolves',
+      (t: ReturnType<typeof manualThenable>) => {
+        t.reject(new Error('x'));
+        t.resolve();
+      },
+      'failed',
+    ],
+  ])('a PromiseLike that %s counts once: the next handler and the defers run once', (_what, settle, kind) => {
+    const log: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const thenable = manualThenable();
+      const chain = [
+        handler<Rec, State>('twice', (c) => {
+          c.defer(() => void log.push('defer'));
+          return thenable.thenable;
+        }),
+        handler<Rec, State>('next', () => {
+          log.push('next');
+          return cold('-|');
+        }),
+      ];
+      testScheduler.schedule(() => settle(thenable), 2);
+      expectObservable(
+        cold('(a|)', { a: ctx('a') }).pipe(
+          runChain(chain),
+          map((o) => o.kind),
+        ),
+      ).toBe(kind === 'ok' ? '---(o|)' : '--(o|)', { o: kind });
+    });
+    expect(log).toEqual(kind === 'ok' ? ['next', 'defer'] : ['defer']);
+  });
+
+  it('a PromiseLike whose then() throws fails its record', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('bad-then', () => ({
+          then() {
+            throw new Error('then broke');
+          },
+        })),
+      ];
+      expectObservable(
+        cold('(a|)', { a: ctx('a') }).pipe(
+          runChain(chain),
+          map((o) => (o.kind === 'failed' ? o.error.cause.message : o.kind)),
+        ),
+      ).toBe('(o|)', { o: 'then broke' });
+    });
+  });
+
+  it('an invalid record does not overtake an earlier outcome of its key (key and partition modes)', () => {
+    for (const ordering of ['key', 'partition'] as const) {
+      new TestScheduler(observableMatcher).run(({ cold, expectObservable }) => {
+        const invalid = invalidOutcome(ctx('x', 'k').source, new InvalidRecordError('schema', 'bad'));
+        const chain = [handler<Rec, State>('work', () => cold('---|'))];
+        const outcomes = cold('(ai|)', { a: ctx('a', 'k'), i: invalid }).pipe(
+          runChain(chain, { ordering }),
+          map((o) => o.kind),
+        );
+        expectObservable(outcomes).toBe('---(oi|)', { o: 'ok', i: 'invalid' });
+      });
+    }
+  });
+
+  it('leaves no listener on the outer signal after unsubscribing, mid-handler or mid-backoff', () => {
+    for (const phase of ['handler', 'backoff'] as const) {
+      const { controller, listeners } = countingSignal();
+      const testScheduler = new TestScheduler(observableMatcher);
+      testScheduler.run(({ cold, expectObservable }) => {
+        const chain = [
+          handler<Rec, State>('work', () => {
+            if (phase === 'backoff') throw new Error('retry me');
+            return cold('-----|');
+          }),
+        ];
+        const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
+        const outcomes = source.pipe(runChain(chain, { retry: { maxAttempts: 2, initialDelay: 10 } }));
+        testScheduler.schedule(() => expect(listeners()).toBe(1), 2);
+        expectObservable(outcomes, '^--!').toBe('----');
+      });
+      expect(listeners()).toBe(0);
+    }
+  });
+
+  it('a context not made by createContext is a TypeError that says so', () => {
+    const fake = { record: { id: 'a' }, signal: new AbortController().signal } as unknown as Ctx;
+    testScheduler.run(({ cold, expectObservable }) => {
+      expectObservable(cold('a', { a: fake }).pipe(runChain<Rec, State>([]))).toBe(
+        '#',
+        undefined,
+        new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'),
+      );
+    });
+  });
+});

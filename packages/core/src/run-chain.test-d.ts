@@ -2,7 +2,7 @@
 import { filter, type Observable } from 'rxjs';
 import { expectTypeOf } from 'vitest';
 import type { Context } from './context.js';
-import { BREAK, handler, named, type Handler } from './handler.js';
+import { BREAK, handler, named, type ChainHandler, type Handler } from './handler.js';
 import type { Outcome } from './outcome.js';
 import { runChain, type ChainInput } from './run-chain.js';
 
@@ -46,3 +46,20 @@ runChain<Order, State>([handler<{ other: true }, State>('x', () => undefined)]);
 
 // @ts-expect-error: unknown ordering modes are rejected by the types (and at runtime).
 runChain<Order, State>([], { ordering: 'random' });
+
+// A record-agnostic handler fits any chain, beside typed ones.
+const audit = handler<unknown, object>('audit', (ctx) => {
+  expectTypeOf(ctx.record).toEqualTypeOf<unknown>();
+});
+const typedChain: ChainHandler<Order, State>[] = [audit, validate];
+const withAudit = contexts.pipe(runChain([validate, audit, enrich]));
+expectTypeOf(withAudit).toEqualTypeOf<Observable<Outcome<Order, State>>>();
+runChain<Order, State>(typedChain);
+
+// A handler infers its record and state from the chain it is declared in.
+const declared: Handler<Order, State>[] = [
+  handler('inferred', (ctx) => {
+    expectTypeOf(ctx.record).toEqualTypeOf<Order>();
+  }),
+];
+runChain(declared);

@@ -1,7 +1,7 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { z } from 'zod';
-import { isRecordContext, type Context, type DeferFn, type RecordContext } from './context.js';
-import type { Handler } from './handler.js';
+import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
+import type { ChainHandler, Handler } from './handler.js';
 import { Deadlines } from './deadlines.js';
 import { keyedPool, PoolGauges, type PoolSink, type PoolSlot, type PoolWork } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
@@ -15,7 +15,10 @@ export type Ordering = 'key' | 'partition' | 'unordered';
 export interface RunChainOptions<R, S> {
   /** Records processed at once: the worker pool size. Default 16. */
   readonly concurrency?: number;
-  /** Per-attempt deadline in milliseconds. On expiry the signal aborts and the outcome is `timeout`. Default: none. */
+  /**
+   * Per-attempt deadline in milliseconds, at most 2^31−1. On expiry the signal aborts and the outcome is
+   * `timeout`. Default `Infinity`: none.
+   */
   readonly timeout?: number;
   /** Default `'key'`: handlers never overlap for one key and outcomes keep input order per key. */
   readonly ordering?: Ordering;
@@ -23,7 +26,10 @@ export interface RunChainOptions<R, S> {
   readonly retry?: RetryOptions<R, S>;
   /** Defers registered before every attempt, so they run after all the ones handlers register. */
   readonly defers?: readonly DeferFn[];
-  /** Bound on each async defer, in milliseconds. Default 5000. */
+  /**
+   * Bound on each async defer, and on how long a timed-out or aborted handler's Promise may take to
+   * settle before the defers run, in milliseconds (at most 2^31−1, or `Infinity`). Default 5000.
+   */
   readonly deferTimeout?: number;
   /** Most records waiting for a worker or their key before the stream errors. Default 10,000. */
   readonly maxQueued?: number;
@@ -36,7 +42,7 @@ export interface RunChainOptions<R, S> {
 const optionsSchema = z.strictObject({
   concurrency: positiveInt('the worker pool size').optional(),
   timeout: durationMs('a per-record deadline')
-    .positive({ error: 'a per-record deadline in milliseconds (a number > 0)' })
+    .refine((ms) => ms > 0, { error: 'a per-record deadline in milliseconds (a number > 0, or Infinity for none)' })
     .optional(),
   ordering: z.enum(['key', 'partition', 'unordered'], { error: "one of 'key', 'partition', 'unordered'" }).optional(),
   retry: retrySchema.optional(),
@@ -71,7 +77,7 @@ export type ChainInput<R, S> = Context<R, S> | InvalidOutcome;
  * @return An operator from contexts to outcomes.
  */
 export function runChain<R, S>(
-  chain: readonly Handler<R, S>[],
+  chain: readonly ChainHandler<R, S>[],
   options?: RunChainOptions<R, S>,
 ): OperatorFunction<ChainInput<R, S>, Outcome<R, S>> {
   // Checked for JavaScript callers; `Array.isArray` would widen the typed chain to `any[]`.
@@ -81,11 +87,13 @@ export function runChain<R, S>(
   }
   const parsed = parseOptions(optionsSchema, options);
   const scheduler = parsed.scheduler ?? asyncScheduler;
+  const timeoutMs = parsed.timeout ?? Number.POSITIVE_INFINITY;
   const settings: ChainSettings<R, S> = {
-    handlers: [...chain],
+    // Handlers pass on the contexts they are given (checked per record), so the chain is homogeneous.
+    handlers: [...chain] as unknown as Handler<R, S>[],
     handlerNames: chain.map((h, i) => h.handlerName ?? `handler#${String(i)}`),
-    timeoutMs: parsed.timeout ?? Number.POSITIVE_INFINITY,
-    deadlines: parsed.timeout === undefined ? undefined : new Deadlines(scheduler, parsed.timeout),
+    timeoutMs,
+    deadlines: Number.isFinite(timeoutMs) ? new Deadlines(scheduler, timeoutMs) : undefined,
     deferTimeoutMs: parsed.deferTimeout ?? 5_000,
     staticDefers: parsed.defers ?? [],
     retry: retryPolicy(parsed.retry as RetryOptions<never, never> | undefined),
@@ -126,19 +134,38 @@ function isInvalidOutcome(input: unknown): input is InvalidOutcome {
   return (input as Partial<InvalidOutcome> | null)?.kind === 'invalid';
 }
 
-/** The key under which records must not overlap; `undefined` when any order will do. */
+/**
+ * The key under which records must not overlap; `undefined` when any order will do. Invalid records
+ * take the key of their source record too, so they never overtake an earlier outcome of their key.
+ */
 function orderingKey(ordering: Ordering): (input: ChainInput<unknown, unknown>) => string | undefined {
   switch (ordering) {
     case 'unordered':
       return () => undefined;
     case 'partition':
-      return (input) => (isInvalidOutcome(input) ? undefined : `${input.topic}\u0000${String(input.partition)}`);
+      return (input) => {
+        const source = sourceOf(input);
+        return source === undefined ? undefined : `${source.topic}\u0000${String(source.partition)}`;
+      };
     case 'key':
       // Records without a key carry no order to keep (Kafka spreads them over partitions).
       // Equal keys from different topics share a lane: stricter than needed, never wrong, and it
       // spares building a compound string per record. latin1 maps each byte to one char, so
       // distinct binary keys never collide.
-      return (input) =>
-        isInvalidOutcome(input) || input.source.key === null ? undefined : input.source.key.toString('latin1');
+      return (input) => {
+        const key = sourceOf(input)?.key;
+        return Buffer.isBuffer(key) ? key.toString('latin1') : undefined;
+      };
   }
+}
+
+/** The source record of an input, or `undefined` for an input runChain will reject. */
+function sourceOf(input: ChainInput<unknown, unknown>): SourceRecord | undefined {
+  if (isRecordContext(input)) return input.source;
+  if (isInvalidOutcome(input)) {
+    const source = (input as Partial<InvalidOutcome>).source;
+    // A hand-made invalid outcome may lack a usable source: it then passes unordered.
+    return typeof source === 'object' ? source : undefined;
+  }
+  return undefined;
 }
