@@ -1,0 +1,69 @@
+/**
+ * (a) kill -9 of a worker, N times, each replaced by a fresh worker; 3 workers at a time.
+ * Invariants: lost = 0, reordered = 0, duplicated ≤ kills × (maxInFlight + commitEvery) — the replay
+ * window the README documents — and no stall.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
+import { killAllWorkers, printReport, Scenario } from './harness.js';
+import { profile, WORKER_DEFAULTS } from './profile.js';
+
+const P = profile();
+let broker: KafkaBroker | undefined;
+
+beforeAll(async () => {
+  broker = await startKafkaBroker();
+});
+afterAll(async () => {
+  await killAllWorkers();
+  await broker?.stop();
+});
+
+test(
+  `(a) kill -9 of a worker ${String(P.kills)}× in a ${String(P.records)}-record run, each replaced`,
+  async () => {
+    if (broker === undefined) throw new Error('no broker');
+    const s = new Scenario({
+      name: `(a) kill -9 ×${String(P.kills)}, 3 workers`,
+      brokers: broker.brokers,
+      records: P.records,
+    });
+    try {
+      await s.prepare();
+      for (let i = 0; i < 3; i++) s.startWorker();
+      await Promise.all(s.workers.map((w) => w.ready(60_000)));
+      const killed: string[] = [];
+      for (let k = 1; k <= P.kills; k++) {
+        await s.waitForProcessed(Math.floor((P.records * k) / (P.kills + 1)), P.progressStallMs);
+        const running = s.running();
+        const victim = running[Math.floor(Math.random() * running.length)];
+        if (victim === undefined) throw new Error('no running worker to kill');
+        await victim.kill9();
+        killed.push(victim.name);
+        s.notes.push(`kill ${String(k)}: ${victim.name} at ${String(s.tail.ids.size)} records`);
+        s.startWorker();
+      }
+      const { report, stalled } = await s.finish({ stallMs: P.progressStallMs });
+      printReport(report);
+
+      const window = WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery;
+      const perKill = killed.map((name) => report.duplicatedByWorker[name] ?? 0);
+      expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+      expect.soft(report.lost, 'lost').toBe(0);
+      expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
+      expect.soft(report.misrouted, 'misrouted').toBe(0);
+      expect.soft(report.garbage, 'unparseable records').toBe(0);
+      for (const [i, dups] of perKill.entries()) {
+        expect
+          .soft(dups, `duplicates after kill ${String(i + 1)} (${killed[i] ?? ''}); window ${String(window)}`)
+          .toBeLessThanOrEqual(window);
+      }
+      expect
+        .soft(report.duplicated, `duplicated ≤ kills × (maxInFlight + commitEvery) = ${String(P.kills * window)}`)
+        .toBeLessThanOrEqual(P.kills * window);
+    } finally {
+      await s.dispose();
+    }
+  },
+  P.testTimeoutMs,
+);

@@ -1,0 +1,176 @@
+/**
+ * A reliability worker: a real service process built on the public API only.
+ *
+ *   fromKafka → runChain([process], { ordering: 'key', concurrency: 64 }) → toKafka (output + dead-letter topic)
+ *
+ * Run it as the harness does (from the repository root):
+ *   node --conditions=@rxkafka/source --import tsx test/reliability/worker.ts
+ * Configured by environment variables (see `config` below). It writes one JSON line per event on
+ * stdout (`ready`, `progress` every 500 ms, `exit`, `fatal`) for the harness, and nothing else there.
+ * SIGTERM/SIGINT stop it gracefully (runService); a pipeline failure exits with code 1.
+ */
+import { existsSync } from 'node:fs';
+import { handler, runChain, type Ordering } from '@rxkafka/core';
+import { fromKafka, runService, toKafka, type Logger, type OutcomeCounts } from '@rxkafka/kafka';
+import { InputRecord, type OutputValue } from './workload.js';
+
+function env(name: string, fallback?: string): string {
+  const value = process.env[name];
+  if (value !== undefined && value !== '') return value;
+  if (fallback !== undefined) return fallback;
+  throw new Error(`worker: ${name} is required`);
+}
+const int = (name: string, fallback: number): number => {
+  const value = Number(env(name, String(fallback)));
+  if (!Number.isFinite(value)) throw new Error(`worker: ${name} must be a number`);
+  return value;
+};
+
+const config = {
+  brokers: env('REL_BROKERS'),
+  input: env('REL_IN'),
+  output: env('REL_OUT'),
+  deadLetter: env('REL_DLQ'),
+  group: env('REL_GROUP'),
+  name: env('REL_NAME', `w${String(process.pid)}`),
+  concurrency: int('REL_CONCURRENCY', 64),
+  ordering: env('REL_ORDERING', 'key') as Ordering,
+  handlerMaxMs: int('REL_HANDLER_MAX_MS', 5),
+  /** Per-attempt deadline; 0 = none. */
+  timeoutMs: int('REL_TIMEOUT_MS', 0),
+  /** While this file exists, every handler call waits (a stalled downstream). */
+  stallFile: process.env['REL_STALL_FILE'],
+  maxInFlight: int('REL_MAX_IN_FLIGHT', 1000),
+  commitEvery: int('REL_COMMIT_EVERY', 1000),
+  commitInterval: int('REL_COMMIT_INTERVAL', 1000),
+  drainTimeout: int('REL_DRAIN_TIMEOUT', 10_000),
+  /** librdkafka producer message.timeout.ms; 0 = librdkafka's default. */
+  messageTimeoutMs: int('REL_MESSAGE_TIMEOUT_MS', 0),
+  sessionTimeoutMs: int('REL_SESSION_TIMEOUT_MS', 6000),
+};
+
+const emit = (line: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify({ ...line, at: Date.now(), w: config.name })}\n`);
+};
+
+// Log lines go to stderr (the harness keeps the tail for failure messages), never stdout.
+const logger: Logger = {
+  info: (object, message) => void process.stderr.write(`INFO ${message} ${safeJson(object)}\n`),
+  warn: (object, message) => void process.stderr.write(`WARN ${message} ${safeJson(object)}\n`),
+  error: (object, message) => void process.stderr.write(`ERROR ${message} ${safeJson(object)}\n`),
+};
+function safeJson(object: object): string {
+  try {
+    return JSON.stringify(object, (_k, v: unknown) => (v instanceof Error ? `${v.name}: ${v.message}` : v)).slice(
+      0,
+      2000,
+    );
+  } catch {
+    return '[unserialisable]';
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    }
+    function abort(): void {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    }
+    signal.addEventListener('abort', abort, { once: true });
+  });
+
+const process_ = handler<InputRecord, Record<string, unknown>>('process', async (ctx, signal) => {
+  const { id, key, seq, kind } = ctx.record;
+  if (config.stallFile !== undefined) {
+    while (existsSync(config.stallFile)) await sleep(100, signal);
+  }
+  if (config.handlerMaxMs > 0) await sleep(Math.random() * config.handlerMaxMs, signal);
+  if (kind === 'throw') throw new Error(`poison record ${String(id)}: the handler throws`);
+  if (kind === 'hang')
+    await new Promise((_resolve, reject) =>
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+    );
+  const value: OutputValue = { id, key, seq, w: config.name };
+  ctx.emit({ topic: config.output, key: ctx.key, value });
+});
+
+const counts: OutcomeCounts = { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+let peakRss = 0;
+/** The source's counters as a plain object, for the JSON lines. */
+const statsOf = (): Record<string, unknown> => Object.fromEntries(Object.entries(source.stats));
+const source = fromKafka<InputRecord>({
+  brokers: config.brokers,
+  groupId: config.group,
+  topics: [config.input],
+  schema: InputRecord,
+  maxInFlight: config.maxInFlight,
+  commitEvery: config.commitEvery,
+  commitInterval: config.commitInterval,
+  drainTimeout: config.drainTimeout,
+  rdkafka: {
+    'session.timeout.ms': config.sessionTimeoutMs,
+    'heartbeat.interval.ms': Math.max(100, Math.floor(config.sessionTimeoutMs / 6)),
+  },
+});
+
+const progress = setInterval(() => {
+  const rss = process.memoryUsage.rss();
+  peakRss = Math.max(peakRss, rss);
+  emit({ t: 'progress', counts, stats: statsOf(), state: source.state, rss, peakRss });
+}, 500);
+
+let readySent = false;
+try {
+  const result = await runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([process_], {
+          ordering: config.ordering,
+          concurrency: config.concurrency,
+          ...(config.timeoutMs > 0 ? { timeout: config.timeoutMs } : {}),
+        }),
+        toKafka({
+          brokers: config.brokers,
+          deadLetterTopic: config.deadLetter,
+          logger,
+          ...(config.messageTimeoutMs > 0 ? { rdkafka: { 'message.timeout.ms': config.messageTimeoutMs } } : {}),
+        }),
+      ),
+    {
+      logger,
+      onOutcome: (outcome) => {
+        counts[outcome.kind]++;
+        if (!readySent) {
+          readySent = true;
+          emit({ t: 'ready' });
+        }
+      },
+    },
+  );
+  clearInterval(progress);
+  emit({ t: 'exit', counts: result, stats: statsOf(), peakRss });
+  process.exitCode = 0;
+} catch (error) {
+  clearInterval(progress);
+  const e = error instanceof Error ? error : new Error(String(error));
+  emit({
+    t: 'fatal',
+    error: { name: e.name, message: e.message, code: (e as { code?: unknown }).code },
+    counts,
+    stats: statsOf(),
+    peakRss,
+  });
+  process.exitCode = 1;
+}
+// A client handle left open must not keep a finished worker alive: the harness waits for the exit.
+setTimeout(() => process.exit(), 3000).unref();
