@@ -73,6 +73,13 @@ export interface Context<R, S = Record<string, unknown>> {
   defer(fn: DeferFn): void;
 }
 
+/**
+ * The `state` option of a source (`fromKafka`, `fromMemory`, …): a factory of each record's state.
+ * Optional when every field of `S` is optional (the default is `{}`); required as soon as `S` has a
+ * required field, so `{} as S` is never passed off as a valid state.
+ */
+export type StateFactoryOption<S> = object extends S ? { readonly state?: () => S } : { readonly state: () => S };
+
 /** What it takes to make a context. `signal` is the record's outer cancellation: shutdown or revoke. */
 export interface ContextInit<R, S> {
   readonly record: R;

@@ -1,5 +1,6 @@
 import {
   concatMap,
+  distinct,
   EMPTY,
   filter,
   last,
@@ -387,5 +388,61 @@ describe('named()', () => {
       expectObservable(other.pipe(failing)).toBe('-a-#', { a }, failure);
       expectSubscriptions(other.subscriptions).toBe('^--!');
     });
+  });
+});
+
+describe('handlers outside runChain behave as inside it', () => {
+  it('a wrapped body or a default parameter still gets the signal', () => {
+    const a = ctx('a');
+    const signals: unknown[] = [];
+    const inner: HandlerFn<Rec, State> = (_c, signal) => void signals.push(signal);
+    const wrapped = handler<Rec, State>('wrapped', (...args) => inner(...args));
+    // A default makes `body.length` 1, which once meant "no signal".
+    // eslint-disable-next-line @typescript-eslint/no-useless-default-assignment
+    const withDefault = handler<Rec, State>('default', (_c, signal = undefined as never) => void signals.push(signal));
+    expect(runSync(wrapped, a).out).toEqual([a]);
+    expect(runSync(withDefault, a).out).toEqual([a]);
+    expect(signals).toEqual([a.signal, a.signal]);
+  });
+
+  it('named() applies its operator to one context at a time, as runChain does', () => {
+    const a = ctx('same');
+    const b = ctx('same');
+    const distinctIds = named<Rec, State>(
+      'distinct',
+      distinct((x) => x.record.id),
+    );
+    expect(runSync(distinctIds, a, b).out).toEqual([a, b]);
+  });
+
+  it('named() with an operator that replaces the context errors clearly', () => {
+    const copy = named<Rec, State>(
+      'copy',
+      map((x) => ({ ...x })),
+    );
+    const result = runSync(copy, ctx('a'));
+    expect(handlerErrorOf(result).message).toContain('emitted another object instead of the context it was given');
+  });
+
+  it('named() with an operator that throws when applied errors with that error', () => {
+    const broken = named<Rec, State>('broken', () => {
+      throw new Error('bad operator');
+    });
+    expect(runSync(broken, ctx('a')).error).toEqual(new Error('bad operator'));
+  });
+
+  it('a thenable that settles twice counts once', async () => {
+    const a = ctx('a');
+    const twice = handler<Rec, State>(
+      'twice',
+      () =>
+        ({
+          then(resolve: (value: unknown) => void) {
+            resolve(undefined);
+            resolve(BREAK);
+          },
+        }) as unknown as PromiseLike<unknown>,
+    );
+    expect(await lastValueFrom(of(a).pipe(twice, toArray()))).toEqual([a]);
   });
 });

@@ -7,6 +7,7 @@ export {
   type OutputRecord,
   type RecordHeader,
   type SourceRecord,
+  type StateFactoryOption,
 } from './context.js';
 export {
   AbortedError,

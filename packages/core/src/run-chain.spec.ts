@@ -1,4 +1,4 @@
-import { delay, filter, firstValueFrom, from, map, mergeMap, throwError, toArray } from 'rxjs';
+import { delay, distinct, filter, firstValueFrom, from, map, mergeMap, throwError, timeout, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher, testContext } from '@rxkafka/testing';
@@ -1006,5 +1006,102 @@ describe('runChain: user code that breaks ends only its own record', () => {
         new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'),
       );
     });
+  });
+});
+
+describe('runChain: a plain RxJS operator is a first-class handler', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = new TestScheduler(observableMatcher);
+  });
+
+  const kindAndCause = (o: Outcome<Rec, State>): string =>
+    o.kind === 'failed' ? `failed:${o.error.cause.name}` : o.kind === 'timeout' ? `timeout:${o.error.name}` : o.kind;
+
+  it('a map() returning a new context fails the record with a clear error, instead of being ignored', () => {
+    let error: HandlerError | undefined;
+    testScheduler.run(({ cold, expectObservable }) => {
+      const copy = named<Rec, State>(
+        'copy',
+        map((c) => ({ ...c })),
+      );
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain([copy]),
+        map((o) => {
+          if (o.kind === 'failed') error = o.error;
+          return kindAndCause(o);
+        }),
+      );
+      expectObservable(outcomes).toBe('(o|)', { o: 'failed:TypeError' });
+    });
+    expect(error?.handler).toBe('copy');
+    expect(error?.message).toContain('emitted another object instead of the context it was given');
+  });
+
+  it("the chain's own deadline is a timeout whatever the handler's form", () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const forms: Handler<Rec, State>[] = [
+        named('operator', delay(5)),
+        handler('observable', () => cold('-----|')),
+        named(
+          'inner-switch',
+          mergeMap((c: Ctx) => cold('-----(c|)', { c })),
+        ),
+      ];
+      for (const form of forms) {
+        const outcomes = cold('(a|)', { a: ctx('a') }).pipe(runChain([form], { timeout: 2 }), map(kindAndCause));
+        expectObservable(outcomes).toBe('--(o|)', { o: 'timeout:DeadlineExceededError' });
+      }
+    });
+  });
+
+  it("a handler's own inner RxJS timeout() is a failure with its TimeoutError", () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const own = named<Rec, State>(
+        'own-timeout',
+        mergeMap((c) => cold('-----(c|)', { c }).pipe(timeout(2))),
+      );
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(runChain([own], { timeout: 10 }), map(kindAndCause));
+      expectObservable(outcomes).toBe('--(o|)', { o: 'failed:TimeoutError' });
+    });
+  });
+
+  it('an operator handler sees one record at a time: distinct() does not act across records', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const distinctIds = named<Rec, State>(
+        'distinct',
+        distinct((c) => c.record.id),
+      );
+      const outcomes = cold('(ab|)', { a: ctx('same', 'k1'), b: ctx('same', 'k2') }).pipe(
+        runChain([distinctIds]),
+        map((o) => o.kind),
+      );
+      expectObservable(outcomes).toBe('(oo|)', { o: 'ok' });
+    });
+  });
+
+  it('a record-agnostic handler runs in any chain', () => {
+    const seen: unknown[] = [];
+    const audit = handler<unknown, object>('audit', (c) => void seen.push(c.record));
+    testScheduler.run(({ cold, expectObservable }) => {
+      const outcomes = cold('(a|)', { a: ctx('a') }).pipe(
+        runChain<Rec, State>([audit]),
+        map((o) => o.kind),
+      );
+      expectObservable(outcomes).toBe('(o|)', { o: 'ok' });
+    });
+    expect(seen).toEqual([{ id: 'a' }]);
+  });
+
+  it('lists the nested options of a misspelled nested option, with a did-you-mean hint', () => {
+    const create = (retry: object) => () => runChain<Rec, State>([], { retry } as never);
+    expect(create({ maxAtempts: 3 })).toThrow(ConfigError);
+    expect(create({ maxAttempts: 3, maxAtempts: 3 })).toThrow(
+      'Invalid option `retry.maxAtempts`: expected a known option (maxAttempts, initialDelay, maxDelay, multiplier, jitter, retryable, random); did you mean `maxAttempts`?',
+    );
+    expect(create({ maxAttempts: 3, backof: 10 })).toThrow(
+      'Invalid option `retry.backof`: expected a known option (maxAttempts, initialDelay, maxDelay, multiplier, jitter, retryable, random), received 10',
+    );
   });
 });

@@ -1,7 +1,7 @@
 // Type tests: checked by `pnpm typecheck` (tsc), never run.
 import { filter, type Observable } from 'rxjs';
 import { expectTypeOf } from 'vitest';
-import type { Context } from './context.js';
+import type { Context, StateFactoryOption } from './context.js';
 import { BREAK, handler, named, type ChainHandler, type Handler } from './handler.js';
 import type { Outcome } from './outcome.js';
 import { runChain, type ChainInput } from './run-chain.js';
@@ -63,3 +63,13 @@ const declared: Handler<Order, State>[] = [
   }),
 ];
 runChain(declared);
+
+// A source's state factory is optional only when the state has no required field.
+type Options<S> = { readonly topic: string } & StateFactoryOption<S>;
+const optionalState: Options<State> = { topic: 't' };
+const requiredState: Options<{ count: number }> = { topic: 't', state: () => ({ count: 0 }) };
+// @ts-expect-error: `{ count: number }` has a required field, so the factory is required.
+const missingState: Options<{ count: number }> = { topic: 't' };
+expectTypeOf(optionalState).toExtend<{ readonly state?: () => State }>();
+expectTypeOf(requiredState.state).toBeFunction();
+expectTypeOf(missingState).toBeObject();
