@@ -14,8 +14,10 @@ import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
 import { publish } from './diagnostics.js';
 import { KafkaError, LifecycleError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
-import { PartitionOffsets } from './partition-offsets.js';
+import { defaultLogger, type Logger } from './logger.js';
+import { PartitionOffsets, type Ticket } from './partition-offsets.js';
 import { ConsumerPort, type TopicPartition, type TopicPartitionOffset } from './rdkafka.js';
+import { checkPartition, type Stall, type WatchedPartition } from './stall-guard.js';
 
 export type SourceState = 'idle' | 'connecting' | 'running' | 'draining' | 'closing' | 'closed';
 
@@ -48,8 +50,22 @@ export interface FromKafkaOptions<R, S> {
   readonly pollTimeout?: number;
   /** Commit at least this often while records complete, in ms. Default 1000. */
   readonly commitInterval?: number;
-  /** Commit as soon as this many records completed since the last commit. Default 1000. */
+  /**
+   * Commit as soon as this many records completed since the last commit (or, if the commit point could
+   * not move yet, at its next move). Default 1000.
+   */
   readonly commitEvery?: number;
+  /**
+   * A partition that has records waiting and fetched nothing for this long, while rxkafka holds nothing
+   * back (no backpressure pause, no revoke, no stop), is stalled: it is logged with the reason, counted
+   * in `stats.stalls`, resumed and re-seeked to where it should read. In ms; default 30,000.
+   */
+  readonly stallTimeout?: number;
+  /**
+   * Log a warning when one record has held its partition's commit point back this long while later
+   * records of that partition completed (they would be processed again after a crash). In ms; default 10,000.
+   */
+  readonly headOfLineWarnAfter?: number;
   /** On revoke and on stop: how long in-flight records may take before they are aborted, in ms. Default 10,000. */
   readonly drainTimeout?: number;
   /** After aborting, how long to wait for their defers and outcomes, in ms. Default 5000. */
@@ -58,6 +74,22 @@ export interface FromKafkaOptions<R, S> {
   readonly signal?: AbortSignal;
   /** Extra librdkafka consumer properties. Misspelled keys are rejected. */
   readonly rdkafka?: LibrdkafkaConfig;
+  /** Where stalls and head-of-line warnings are logged. Default: pino on stderr. */
+  readonly logger?: Logger;
+}
+
+/** A record holding its partition's commit point back while later records of the partition completed. */
+export interface HeadOfLine {
+  readonly topic: string;
+  readonly partition: number;
+  /** The oldest record of the partition not done: the commit cannot pass it. */
+  readonly offset: number;
+  /** True if it was aborted (revoke or shutdown) and waits to be redelivered, false if still in flight. */
+  readonly released: boolean;
+  /** Completed records behind it that cannot be committed yet (processed again after a crash). */
+  readonly heldBack: number;
+  /** How long it has been the head, in ms (measured once per second). */
+  readonly forMs: number;
 }
 
 /** Live counters of a source, for progress lines and tests. */
@@ -69,7 +101,16 @@ export class SourceStats {
   peakInFlight = 0;
   peakInFlightBytes = 0;
   pauses = 0;
+  /** Backpressure holds: rxkafka paused every assigned partition (or is stopping). */
   paused = false;
+  /** Partitions rxkafka holds paused in librdkafka right now: the consumer's real state, per partition. */
+  pausedPartitions = 0;
+  /** Partitions found stalled (lag, no fetch, nothing holding them back), logged and recovered. */
+  stalls = 0;
+  /** Completed records that cannot be committed yet because an older record of their partition is not done. */
+  heldBack = 0;
+  /** Per partition, the record holding the commit back, if completed records wait behind it. Refreshed every second. */
+  headOfLine: readonly HeadOfLine[] = [];
   commits = 0;
   commitErrors = 0;
   assigned = 0;
@@ -120,6 +161,13 @@ const optionsSchema = z.strictObject({
   pollTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   commitInterval: z.number().min(1, { error: 'milliseconds >= 1' }).optional(),
   commitEvery: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  stallTimeout: z.number().int().min(1000, { error: 'milliseconds, an integer >= 1000' }).optional(),
+  headOfLineWarnAfter: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  logger: z
+    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.warn === 'function', {
+      error: 'a pino-compatible logger',
+    })
+    .optional(),
   drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
@@ -219,6 +267,9 @@ interface Settings<R, S> {
   readonly pollTimeout: number;
   readonly commitInterval: number;
   readonly commitEvery: number;
+  readonly stallTimeout: number;
+  readonly headOfLineWarnAfter: number;
+  readonly logger: Logger;
   readonly drainTimeout: number;
   readonly abortGrace: number;
   readonly signal: AbortSignal | undefined;
@@ -253,6 +304,9 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
     pollTimeout: parsed.pollTimeout ?? 25,
     commitInterval: parsed.commitInterval ?? 1000,
     commitEvery: parsed.commitEvery ?? 1000,
+    stallTimeout: parsed.stallTimeout ?? 30_000,
+    headOfLineWarnAfter: parsed.headOfLineWarnAfter ?? 10_000,
+    logger: options.logger ?? defaultLogger(),
     drainTimeout: parsed.drainTimeout ?? 10_000,
     abortGrace: parsed.abortGrace ?? 5000,
     signal: parsed.signal,
@@ -275,13 +329,22 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
 }
 
 /** What rxkafka keeps per assigned partition. Replaced on every assignment, which acts as its generation. */
-class PartitionState {
+class PartitionState implements WatchedPartition {
   readonly offsets = new PartitionOffsets();
   /** Aborts the signals of this partition's records on revoke or shutdown. */
   readonly controller = new AbortController();
   revoking = false;
+  /** Whether rxkafka has this partition paused in librdkafka (set only with the native call). */
+  paused = false;
   /** Resolves a pending drain wait when the last in-flight record settles. */
   onDrained: (() => void) | undefined;
+  /** One past the last offset fetched in this assignment. */
+  nextOffset: number | undefined;
+  lastProgressAt = performance.now();
+  /** The head-of-line record last seen, since when, and whether it was logged. */
+  headTicket: Ticket | undefined;
+  headSince = 0;
+  headWarned = false;
 
   constructor(
     readonly topic: string,
@@ -295,6 +358,10 @@ class PartitionState {
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${String(partition)}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const WATCH_INTERVAL_MS = 1000;
+// Bounds the broker round trips of the stall guard and its recovery.
+const PROBE_TIMEOUT_MS = 5000;
 
 /** One subscription's consumer: the poll loop, backpressure, offsets and rebalances. */
 class ConsumerSession<R, S> {
@@ -314,6 +381,11 @@ class ConsumerSession<R, S> {
   #onIdle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #tornDown = false;
+  // Head-of-line stats, the head-of-line log line and the stall guard, once a second.
+  #watchTimer: NodeJS.Timeout | undefined;
+  // performance.now() when rxkafka last held consumption back (backpressure, a full buffer, stopping).
+  #heldAt = performance.now();
+  #checkingStalls = false;
 
   constructor(
     private readonly source: KafkaSource<R, S>,
@@ -361,6 +433,10 @@ class ConsumerSession<R, S> {
           this.commitAsync();
         }, this.settings.commitInterval);
         this.#commitTimer.unref();
+        this.#watchTimer = setInterval(() => {
+          this.watch();
+        }, WATCH_INTERVAL_MS);
+        this.#watchTimer.unref();
         void this.pollLoop(consumer);
       },
       (error: unknown) => {
@@ -380,6 +456,7 @@ class ConsumerSession<R, S> {
         fullSince ??= performance.now();
         const waited = performance.now() - fullSince;
         if (waited < pauseAfter) {
+          this.#heldAt = performance.now();
           await this.roomOrTimeout(Math.min(pauseAfter - waited, this.settings.pollTimeout * 4));
           continue;
         }
@@ -428,7 +505,7 @@ class ConsumerSession<R, S> {
     const { maxInFlight, maxInFlightBytes, resumeAt } = this.settings;
     const { stats } = this;
     if (!stats.paused && (this.isFull() || !this.#accepting)) {
-      consumer.pause(this.assignedList());
+      this.pausePartitions(consumer, [...this.#partitions.values()]);
       stats.paused = true;
       stats.pauses++;
       publish('consumer.paused', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
@@ -438,14 +515,179 @@ class ConsumerSession<R, S> {
       stats.inFlight <= maxInFlight * resumeAt &&
       stats.inFlightBytes <= maxInFlightBytes * resumeAt
     ) {
-      consumer.resume(this.assignedList());
+      // Every partition this source paused, not just a list of those assigned now. A revoking one
+      // stays paused until it is unassigned (revoke() resumes it then); its records would be dropped.
+      this.resumePartitions(
+        consumer,
+        [...this.#partitions.values()].filter((state) => state.paused && !state.revoking),
+      );
       stats.paused = false;
       publish('consumer.resumed', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
     }
+    if (stats.paused || !this.#accepting || this.isFull()) this.#heldAt = performance.now();
   }
 
-  private assignedList(): TopicPartition[] {
-    return [...this.#partitions.values()].map(({ topic, partition }) => ({ topic, partition }));
+  /** Pauses in librdkafka and records it per partition, so the source's view is the consumer's state. */
+  private pausePartitions(consumer: ConsumerPort, states: readonly PartitionState[]): void {
+    const toPause = states.filter((state) => !state.paused);
+    if (toPause.length === 0) return;
+    try {
+      consumer.pause(toPause.map(({ topic, partition }) => ({ topic, partition })));
+    } catch (error) {
+      this.nativeError(error as KafkaError);
+      return;
+    }
+    for (const state of toPause) state.paused = true;
+    this.stats.pausedPartitions += toPause.length;
+  }
+
+  /**
+   * Resumes in librdkafka. `force` also resumes partitions this source does not hold paused: librdkafka
+   * keeps an application's pause on a partition across unassign and re-assign, so a partition handed
+   * back may still be paused from an earlier assignment (resuming one that is not paused is a no-op).
+   */
+  private resumePartitions(consumer: ConsumerPort, states: readonly PartitionState[], force = false): void {
+    const toResume = force ? states : states.filter((state) => state.paused);
+    if (toResume.length === 0) return;
+    try {
+      consumer.resume(toResume.map(({ topic, partition }) => ({ topic, partition })));
+    } catch (error) {
+      this.nativeError(error as KafkaError);
+      return;
+    }
+    const now = performance.now();
+    for (const state of toResume) {
+      if (state.paused) this.stats.pausedPartitions--;
+      state.paused = false;
+      // Fetching restarts now; the stall guard measures idleness from here.
+      state.lastProgressAt = now;
+    }
+  }
+
+  /** Once a second: head-of-line stats and warnings, then the stall guard. */
+  private watch(): void {
+    const now = performance.now();
+    const { stats, settings } = this;
+    const heads: HeadOfLine[] = [];
+    let heldBack = 0;
+    for (const state of this.#partitions.values()) {
+      const head = state.offsets.head;
+      if (head === undefined) {
+        state.headTicket = undefined;
+        continue;
+      }
+      if (head.ticket !== state.headTicket) {
+        state.headTicket = head.ticket;
+        state.headSince = now;
+        state.headWarned = false;
+      }
+      const behind = state.offsets.heldBack;
+      if (behind === 0) continue;
+      heldBack += behind;
+      const forMs = Math.round(now - state.headSince);
+      const entry = {
+        topic: state.topic,
+        partition: state.partition,
+        offset: head.offset,
+        released: head.released,
+        heldBack: behind,
+        forMs,
+      };
+      heads.push(entry);
+      if (forMs >= settings.headOfLineWarnAfter && !state.headWarned) {
+        state.headWarned = true;
+        settings.logger.warn(
+          { ...entry, event: 'head-of-line' },
+          `${state.topic}[${String(state.partition)}]@${String(head.offset)} has held the commit point back for ` +
+            `${(forMs / 1000).toFixed(1)} s (${head.released ? 'aborted, awaiting redelivery' : 'still in flight'}); ` +
+            `${String(behind)} completed records behind it would be processed again after a crash`,
+        );
+      }
+    }
+    stats.headOfLine = heads;
+    stats.heldBack = heldBack;
+    void this.checkStalls();
+  }
+
+  /**
+   * The stall guard (DESIGN 3a): partitions with lag that fetched nothing for `stallTimeout` while
+   * nothing held them back are logged, counted, resumed and re-seeked. One check at a time.
+   */
+  private async checkStalls(): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined || this.#checkingStalls || this.source.state !== 'running' || !this.#accepting) return;
+    if (this.stats.paused || this.isFull()) return;
+    this.#checkingStalls = true;
+    try {
+      const { stallTimeout } = this.settings;
+      // Idle time only counts since rxkafka last held consumption back.
+      const heldAt = this.#heldAt;
+      const now = (): number => performance.now();
+      const probe = {
+        watermarks: (tp: TopicPartition) => consumer.watermarks(tp, PROBE_TIMEOUT_MS),
+        committedOffset: (tp: TopicPartition) => consumer.committedOffset(tp, PROBE_TIMEOUT_MS),
+      };
+      for (const state of [...this.#partitions.values()]) {
+        if (!this.idleAndFree(state, heldAt)) continue;
+        // Held back is not idle: the clock starts when rxkafka last let go.
+        state.lastProgressAt = Math.max(state.lastProgressAt, heldAt);
+        let stall: Stall | undefined;
+        try {
+          stall = await checkPartition(state, probe, now, stallTimeout);
+        } catch {
+          // No verdict without the broker (it may be restarting); the next round asks again.
+          continue;
+        }
+        // Still the same assignment, nothing fetched meanwhile, and still not held back?
+        if (stall === undefined || !this.idleAndFree(state, heldAt)) continue;
+        await this.recoverStall(consumer, state, stall);
+      }
+    } finally {
+      this.#checkingStalls = false;
+    }
+  }
+
+  /** Assigned now, not paused, not revoking, and rxkafka has not held consumption back since `heldAt`. */
+  private idleAndFree(state: PartitionState, heldAt: number): boolean {
+    return (
+      this.#partitions.get(tpKey(state.topic, state.partition)) === state &&
+      !state.revoking &&
+      !state.paused &&
+      !this.stats.paused &&
+      this.#accepting &&
+      this.#heldAt === heldAt
+    );
+  }
+
+  private async recoverStall(consumer: ConsumerPort, state: PartitionState, stall: Stall): Promise<void> {
+    this.stats.stalls++;
+    state.lastProgressAt = performance.now();
+    const { topic, partition } = state;
+    this.settings.logger.warn(
+      {
+        event: 'stalled',
+        topic,
+        partition,
+        position: stall.position,
+        highWatermark: stall.highWatermark,
+        lag: stall.lag,
+        idleMs: stall.idleMs,
+      },
+      `${topic}[${String(partition)}] stalled: ${stall.reason}; resuming it and seeking to ${String(stall.position)}`,
+    );
+    publish('consumer.stalled', { ...stall });
+    try {
+      // Clears any pause librdkafka holds on the partition, whoever set it.
+      consumer.resume([{ topic, partition }]);
+      // Restarts the partition's fetcher at the next record this assignment has not seen.
+      const offset = state.nextOffset ?? stall.position;
+      await consumer.seek({ topic, partition, offset }, PROBE_TIMEOUT_MS);
+    } catch (error) {
+      this.settings.logger.error(
+        { event: 'stalled', topic, partition, err: error },
+        `${topic}[${String(partition)}] stalled and recovery failed; trying again in ${String(this.settings.stallTimeout)} ms`,
+      );
+    }
   }
 
   private dispatch(source: SourceRecord): void {
@@ -455,6 +697,10 @@ class ConsumerSession<R, S> {
       this.stats.dropped++;
       return;
     }
+    part.lastProgressAt = performance.now();
+    // Already tracked in this assignment (a stall recovery's seek can race a fetch): it is in hand.
+    if (part.nextOffset !== undefined && source.offset < part.nextOffset) return;
+    part.nextOffset = source.offset + 1;
     const { stats, settings } = this;
     const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
     const ticket = part.offsets.track(source.offset);
@@ -471,9 +717,12 @@ class ConsumerSession<R, S> {
       stats.inFlight--;
       stats.inFlightBytes -= bytes;
       if (done) {
+        const moved = part.offsets.done(ticket);
         // A replaced or revoked partition's tracker is orphaned: its commits can no longer happen.
-        if (part.offsets.done(ticket) && this.#partitions.get(tpKey(part.topic, part.partition)) === part) {
-          if (++this.#doneSinceCommit >= settings.commitEvery) this.commitAsync();
+        // commitEvery counts completed records; once reached, every move of the commit point commits.
+        if (this.#partitions.get(tpKey(part.topic, part.partition)) === part) {
+          const done = ++this.#doneSinceCommit;
+          if (done >= settings.commitEvery && (moved || done === settings.commitEvery)) this.commitAsync();
         }
       } else {
         part.offsets.release(ticket);
@@ -516,10 +765,16 @@ class ConsumerSession<R, S> {
     this.stats.assigned += partitions.length;
     try {
       consumer.assign(partitions);
-      if (this.stats.paused) consumer.pause(partitions);
     } catch (error) {
       this.nativeError(error as KafkaError);
     }
+    // Set the pause state of every new partition explicitly: paused while backpressure holds (or the
+    // source is stopping), resumed otherwise. librdkafka keeps an application's pause on a partition
+    // across unassign and re-assign, so without the resume a partition revoked while paused and handed
+    // back later would stay paused for good, with heartbeats going on and nothing fetched.
+    const states = partitions.flatMap(({ topic, partition }) => this.#partitions.get(tpKey(topic, partition)) ?? []);
+    if (this.stats.paused || !this.#accepting) this.pausePartitions(consumer, states);
+    else this.resumePartitions(consumer, states, true);
     publish('consumer.assigned', { partitions });
   }
 
@@ -546,11 +801,20 @@ class ConsumerSession<R, S> {
     await this.commitSync(states);
     for (const state of states) this.#partitions.delete(tpKey(state.topic, state.partition));
     this.stats.revoked += partitions.length;
+    const consumer = this.#consumer;
     try {
-      this.#consumer?.unassign(partitions);
+      consumer?.unassign(partitions);
     } catch (error) {
       this.nativeError(error as KafkaError);
     }
+    // A pause must not outlive its reason: librdkafka would keep it on the partition past the unassign.
+    // (Resuming an unassigned partition only clears the flag; its fetcher is stopped.)
+    if (consumer !== undefined && !this.#tornDown)
+      this.resumePartitions(
+        consumer,
+        states.filter((state) => state.paused),
+      );
+    else for (const state of states) if (state.paused) this.stats.pausedPartitions--;
     publish('consumer.revoked', { partitions });
   }
 
@@ -685,6 +949,7 @@ class ConsumerSession<R, S> {
     this.#tornDown = true;
     this.#accepting = false;
     clearInterval(this.#commitTimer);
+    clearInterval(this.#watchTimer);
     for (const state of this.#partitions.values()) state.controller.abort(new ShutdownError());
     const consumer = this.#consumer;
     const state = this.source.state;

@@ -10,6 +10,7 @@ export {
   ShutdownError,
   SourceStats,
   type FromKafkaOptions,
+  type HeadOfLine,
   type SourceState,
 } from './from-kafka.js';
 export type { LibrdkafkaConfig } from './librdkafka-config.js';

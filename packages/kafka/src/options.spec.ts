@@ -16,6 +16,10 @@ describe('fromKafka options', () => {
     [{ ...base, schema: { parse: () => 1 } }, 'schema'],
     [{ ...base, maxInFlight: 0 }, 'maxInFlight'],
     [{ ...base, resumeAt: 1.5 }, 'resumeAt'],
+    [{ ...base, stallTimeout: 999 }, 'stallTimeout'],
+    [{ ...base, stallTimeout: '30s' }, 'stallTimeout'],
+    [{ ...base, headOfLineWarnAfter: 0 }, 'headOfLineWarnAfter'],
+    [{ ...base, logger: {} }, 'logger'],
     [{ ...base, groupID: 'typo' }, 'groupID'],
     [{ ...base, rdkafka: { 'fetch.wait.max.msec': 10 } }, 'rdkafka.fetch.wait.max.msec'],
   ])('rejects %j, naming `%s`', (options, field) => {

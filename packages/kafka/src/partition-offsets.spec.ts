@@ -36,6 +36,34 @@ describe('PartitionOffsets', () => {
     expect(offsets.inFlight).toBe(0);
   });
 
+  it('names the head-of-line record and counts the completed records held back behind it', () => {
+    const offsets = new PartitionOffsets();
+    expect(offsets.head).toBeUndefined();
+    const [t0, t1, t2, t3] = [0, 1, 2, 3].map((offset) => offsets.track(offset));
+    expect(offsets.head).toEqual({ offset: 0, ticket: t0, released: false });
+    offsets.done(t2!);
+    offsets.done(t3!);
+    expect(offsets.heldBack).toBe(2);
+    offsets.done(t0!);
+    expect(offsets.head).toEqual({ offset: 1, ticket: t1, released: false });
+    expect(offsets.heldBack).toBe(2);
+    offsets.release(t1!);
+    expect(offsets.head).toMatchObject({ offset: 1, released: true });
+    expect(offsets.heldBack).toBe(2);
+    const t4 = offsets.track(4);
+    offsets.done(t4);
+    expect(offsets.heldBack).toBe(3);
+  });
+
+  it('holds nothing back once every record is done', () => {
+    const offsets = new PartitionOffsets();
+    const tickets = [5, 6, 7].map((offset) => offsets.track(offset));
+    for (const ticket of tickets.reverse()) offsets.done(ticket);
+    expect(offsets.heldBack).toBe(0);
+    expect(offsets.head).toBeUndefined();
+    expect(offsets.committable).toBe(8);
+  });
+
   it('ignores a second completion of the same offset', () => {
     const offsets = new PartitionOffsets();
     const first = offsets.track(0);

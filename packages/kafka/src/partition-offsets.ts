@@ -21,6 +21,8 @@ export class PartitionOffsets {
   #committable: number | undefined;
   // The last committable offset handed to a commit that succeeded.
   #committed: number | undefined;
+  // Records done beyond the commit point: completed, but held back from the commit by the head.
+  #doneAhead = 0;
 
   /** Records handed out and not yet settled. */
   inFlight = 0;
@@ -39,10 +41,12 @@ export class PartitionOffsets {
     if (index < 0 || this.#states[index] !== PENDING) return false;
     this.#states[index] = DONE;
     this.inFlight--;
+    this.#doneAhead++;
     let moved = false;
     while (this.#states[this.#head - this.#first] === DONE) {
       this.#committable = (this.#offsets[this.#head - this.#first] ?? 0) + 1;
       this.#head++;
+      this.#doneAhead--;
       moved = true;
     }
     if (moved) this.compact();
@@ -55,6 +59,22 @@ export class PartitionOffsets {
     if (index < 0 || this.#states[index] !== PENDING) return;
     this.#states[index] = RELEASED;
     this.inFlight--;
+  }
+
+  /**
+   * The record holding the commit point back: the oldest one not done (in flight, or released after an
+   * abort), or undefined when every tracked record is done. `ticket` changes whenever the head moves.
+   */
+  get head(): { offset: number; ticket: Ticket; released: boolean } | undefined {
+    const index = this.#head - this.#first;
+    const offset = this.#offsets[index];
+    if (offset === undefined) return undefined;
+    return { offset, ticket: this.#head, released: this.#states[index] === RELEASED };
+  }
+
+  /** Records completed beyond the head: done, but not committable until the head is. */
+  get heldBack(): number {
+    return this.#doneAhead;
   }
 
   /** The offset to commit now, or undefined if nothing new is done since the last commit. */

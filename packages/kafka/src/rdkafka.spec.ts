@@ -28,10 +28,31 @@ describe('toKafkaError', () => {
   });
 
   it('normalises errors without a code (delivery reports carry none)', () => {
-    const error = toKafkaError(new Error('unknown partition'), 'delivery', DeliveryError);
+    const error = toKafkaError(new Error('something nobody ever said'), 'delivery', DeliveryError);
     expect(error).toBeInstanceOf(DeliveryError);
     expect(error).toMatchObject({ code: 'ERR_UNKNOWN', errno: -1, retriable: false, fatal: false });
     expect(toKafkaError('just a string', 'x').message).toBe('x: just a string');
+  });
+
+  it('recovers the code of an event.error, which node-rdkafka passes as message text only', () => {
+    // What node-rdkafka's LibrdKafkaError makes of librdkafka's err2str() text: prefix cut, lower case.
+    const allDown = Object.assign(new Error('all broker connections are down'), { code: -1, origin: 'local' });
+    expect(toKafkaError(allDown, 'producer')).toMatchObject({
+      code: 'ERR__ALL_BROKERS_DOWN',
+      errno: -187,
+      retriable: true,
+      fatal: false,
+    });
+    expect(toKafkaError(new Error('Local: Broker transport failure'), 'consumer')).toMatchObject({
+      code: 'ERR__TRANSPORT',
+      retriable: true,
+    });
+    expect(toKafkaError(new Error('fatal error'), 'producer')).toMatchObject({ code: 'ERR__FATAL', fatal: true });
+  });
+
+  it('classifies the transient broker and connection errors as retriable', () => {
+    for (const code of [-195, -187, -193, -192, 8, 3, 6, 5, 7, 19, 56])
+      expect(toKafkaError({ code, message: 'x' }, 'x').retriable, String(code)).toBe(true);
   });
 
   it('passes a KafkaError through unchanged', () => {

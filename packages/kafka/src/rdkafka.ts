@@ -3,6 +3,7 @@
  * (promises and typed callbacks), converts native errors into `KafkaError`, and converts
  * messages into `SourceRecord`s. Nothing else in rxkafka touches the binding.
  */
+import { createRequire } from 'node:module';
 import Kafka from 'node-rdkafka';
 import type {
   DeliveryReport,
@@ -39,10 +40,53 @@ function splitConfig(config: LibrdkafkaConfig): [Record<string, unknown>, Record
 
 const CODE_NAMES = new Map<number, string>(Object.entries(CODES.ERRORS).map(([name, errno]) => [errno, name]));
 
-/** Errors where the same call may succeed later (librdkafka marks only some itself). */
+/**
+ * librdkafka's description of each error code, lower-cased and without its `Local: `/`Broker: ` prefix,
+ * back to the code. node-rdkafka passes `event.error` as an Error that carries only librdkafka's
+ * err2str() text (no code, no fatal flag), so this is the only way to tell "all broker connections
+ * are down" (retriable) from "fatal error" (the client is unusable).
+ */
+const CODES_BY_DESCRIPTION: ReadonlyMap<string, number> = (() => {
+  const byDescription = new Map<string, number>();
+  try {
+    // node-rdkafka's own error class renders err2str() for a code; it is not re-exported by its index.
+    const errors = createRequire(import.meta.url)('node-rdkafka/lib/error.js') as {
+      create(code: number): { message?: unknown };
+    };
+    for (const errno of CODE_NAMES.keys()) {
+      const text = errors.create(errno).message;
+      if (typeof text === 'string') byDescription.set(describe(text), errno);
+    }
+  } catch {
+    // Without the table, such errors keep ERR_UNKNOWN; nothing else depends on it.
+  }
+  return byDescription;
+})();
+
+function describe(message: string): string {
+  const colon = message.indexOf(': ');
+  return (colon >= 0 && /^(local|broker)$/i.test(message.slice(0, colon)) ? message.slice(colon + 2) : message)
+    .trim()
+    .toLowerCase();
+}
+
+/**
+ * Errors where the same call may succeed later (librdkafka marks only some itself). Connection-level
+ * errors are here too: they arrive as `event.error` while a broker restarts, and librdkafka reconnects
+ * by itself, so they are never a reason to give up on a client.
+ */
 const RETRIABLE = new Set<number>(
   [
     'ERR__TRANSPORT',
+    'ERR__ALL_BROKERS_DOWN',
+    'ERR__RESOLVE',
+    'ERR__MSG_TIMED_OUT',
+    'ERR__NODE_UPDATE',
+    'ERR__WAIT_CACHE',
+    'ERR__OUTDATED',
+    'ERR__IN_PROGRESS',
+    'ERR__PREV_IN_PROGRESS',
+    'ERR__RETRY',
     'ERR__TIMED_OUT',
     'ERR__TIMED_OUT_QUEUE',
     'ERR__QUEUE_FULL',
@@ -55,6 +99,20 @@ const RETRIABLE = new Set<number>(
     'ERR_NOT_LEADER_FOR_PARTITION',
     'ERR_LEADER_NOT_AVAILABLE',
     'ERR_NETWORK_EXCEPTION',
+    'ERR_BROKER_NOT_AVAILABLE',
+    'ERR_REPLICA_NOT_AVAILABLE',
+    'ERR_NOT_ENOUGH_REPLICAS',
+    'ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+    'ERR_UNKNOWN_TOPIC_OR_PART',
+    'ERR_KAFKA_STORAGE_ERROR',
+    'ERR_FETCH_SESSION_ID_NOT_FOUND',
+    'ERR_INVALID_FETCH_SESSION_EPOCH',
+    'ERR_OFFSET_NOT_AVAILABLE',
+    'ERR_PREFERRED_LEADER_NOT_AVAILABLE',
+    'ERR_FENCED_LEADER_EPOCH',
+    'ERR_UNKNOWN_LEADER_EPOCH',
+    'ERR_CONCURRENT_TRANSACTIONS',
+    'ERR_THROTTLING_QUOTA_EXCEEDED',
   ].map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN),
 );
 
@@ -73,14 +131,16 @@ export function toKafkaError(
 ): KafkaError {
   if (error instanceof KafkaError) return error;
   const native = (typeof error === 'object' && error !== null ? error : {}) as Partial<LibrdKafkaError>;
-  const errno = typeof native.code === 'number' ? native.code : -1;
   const message = typeof native.message === 'string' ? native.message : String(error);
+  let errno = typeof native.code === 'number' ? native.code : -1;
+  // -1 is ERR_UNKNOWN, what node-rdkafka sets when it has only the text.
+  if (errno === -1 || !CODE_NAMES.has(errno)) errno = CODES_BY_DESCRIPTION.get(describe(message)) ?? errno;
   return new Kind(
     `${context}: ${message}`,
     CODE_NAMES.get(errno) ?? 'ERR_UNKNOWN',
     errno,
     native.isRetriable === true || RETRIABLE.has(errno),
-    native.isFatal === true,
+    native.isFatal === true || errno === CODES.ERRORS.ERR__FATAL,
     { cause: error },
   );
 }
@@ -197,11 +257,65 @@ export class ConsumerPort {
   }
 
   pause(partitions: TopicPartition[]): void {
-    if (partitions.length > 0) this.#client.pause(partitions);
+    if (partitions.length === 0) return;
+    try {
+      this.#client.pause(partitions);
+    } catch (error) {
+      throw toKafkaError(error, 'pause');
+    }
   }
 
+  /** librdkafka keeps a pause across unassign and re-assign; resuming a partition that is not paused is a no-op. */
   resume(partitions: TopicPartition[]): void {
-    if (partitions.length > 0) this.#client.resume(partitions);
+    if (partitions.length === 0) return;
+    try {
+      this.#client.resume(partitions);
+    } catch (error) {
+      throw toKafkaError(error, 'resume');
+    }
+  }
+
+  /** The group's committed offset of a partition, or undefined if it has none. A broker round trip. */
+  committedOffset(partition: TopicPartition, timeoutMs: number): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#client.committed([partition], timeoutMs, (error: NativeError, offsets: TopicPartitionOffset[]) => {
+        if (error) {
+          reject(toKafkaError(error, 'committed offsets'));
+          return;
+        }
+        const offset = offsets[0]?.offset;
+        resolve(typeof offset === 'number' && offset >= 0 ? offset : undefined);
+      });
+    });
+  }
+
+  /** A partition's low and high watermarks, asked of its leader. */
+  watermarks(partition: TopicPartition, timeoutMs: number): Promise<{ low: number; high: number }> {
+    return new Promise((resolve, reject) => {
+      this.#client.queryWatermarkOffsets(
+        partition.topic,
+        partition.partition,
+        timeoutMs,
+        (error: NativeError, offsets: { lowOffset: number; highOffset: number }) => {
+          if (error) reject(toKafkaError(error, 'watermark offsets'));
+          else resolve({ low: offsets.lowOffset, high: offsets.highOffset });
+        },
+      );
+    });
+  }
+
+  /** Moves an assigned partition's fetch position; librdkafka drops what it prefetched. */
+  seek(position: TopicPartitionOffset, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.#client.seek(position, timeoutMs, (error: NativeError) => {
+          if (error) reject(toKafkaError(error, 'seek'));
+          else resolve();
+        });
+      } catch (error) {
+        reject(toKafkaError(error, 'seek'));
+      }
+    });
   }
 
   /** Asynchronous; the result arrives through `events.committed`. */
