@@ -258,9 +258,18 @@ export class Scenario {
     let stalled: StallError | undefined;
     try {
       await this.waitForProcessed(this.plan.records, options.stallMs);
-    } catch (error) {
-      if (!(error instanceof StallError) || options.rescue === false) throw error;
-      stalled = error;
+    } catch (first) {
+      if (!(first instanceof StallError)) throw first;
+      // The tail is a consumer too: rule out that the verifier, not the workers, is what stalled.
+      await this.refreshTail();
+      await this.waitForProcessed(this.plan.records, Math.max(15_000, options.stallMs / 2)).catch((error: unknown) => {
+        stalled = error instanceof StallError ? first : undefined;
+        if (stalled === undefined) throw error;
+      });
+    }
+    if (stalled !== undefined) {
+      const error = stalled;
+      if (options.rescue === false) throw error;
       this.notes.push(
         `stalled with ${error.missing.toLocaleString('en-US')} records unprocessed: ${error.message.slice(0, 600)}`,
       );
@@ -279,13 +288,19 @@ export class Scenario {
       }
     }
     const finishedAt = Date.now();
+    const recoveryMs = this.tail.longestGap(this.tail.progress[0]?.[0] ?? this.startedAt, finishedAt);
     const endings = await Promise.all(this.running().map((w) => w.stop(30_000)));
     if (endings.some((e) => e !== 'graceful')) this.notes.push(`final stops: ${endings.join(', ')}`);
     await sealTopics(this.options.brokers, this.partitions);
-    await this.tail.waitForMarkers(this.partitions, 60_000);
-    await this.tail.close();
-    const report = buildReport(this.options.name, this.plan, this.input, this.tail, {
-      recoveryMs: this.tail.longestGap(this.tail.progress[0]?.[0] ?? this.startedAt, finishedAt),
+    // The final count comes from a fresh reader of both topics, from offset 0 to the end markers.
+    const reader = new TopicTail(this.options.brokers, this.output, this.deadLetter, unique('rel-final'));
+    try {
+      await reader.waitForMarkers(this.partitions, 120_000);
+    } finally {
+      await bounded(reader.close(), 30_000, 'the final reader to close');
+    }
+    const report = buildReport(this.options.name, this.plan, this.input, reader, {
+      recoveryMs,
       peakRssBytes: Math.max(0, ...this.workers.map((w) => w.peakRss)),
       wallMs: finishedAt - this.startedAt,
       notes: this.notes,
@@ -293,10 +308,21 @@ export class Scenario {
     return { report, stalled };
   }
 
+  /** Replaces the progress tail by a fresh one that reads both topics again from the start. */
+  async refreshTail(): Promise<void> {
+    const old = this.tail;
+    this.tail = new TopicTail(this.options.brokers, this.output, this.deadLetter, unique('rel-verifier'));
+    // Keep the old progress samples, so the longest gap still covers the whole run.
+    this.tail.progress.push(...old.progress);
+    await bounded(old.close(), 30_000, 'the old progress tail to close').catch((error: unknown) => {
+      this.notes.push(`the old progress tail did not close: ${String(error)}`);
+    });
+  }
+
   /** Test teardown: kills every worker and closes the tail. */
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.kill9().catch(() => undefined)));
-    await this.tail.close().catch(() => undefined);
+    await bounded(this.tail.close(), 30_000, 'the progress tail to close').catch(() => undefined);
   }
 }
 

@@ -152,6 +152,12 @@ export class TopicTail {
     }
   }
 
+  /** Milliseconds from `at` until the next new distinct id (how long output took to resume after a fault). */
+  resumedAfter(at: number): number | undefined {
+    const next = this.progress.find(([time]) => time > at);
+    return next === undefined ? undefined : next[0] - at;
+  }
+
   /** Longest interval without a new distinct id between `from` and `to` (ms since epoch). */
   longestGap(from: number, to: number): number {
     let previous = from;

@@ -1,0 +1,82 @@
+/**
+ * (c) The broker stopped and restarted mid-run (twice in the full profile, once in CI), 3 workers.
+ * Invariants: lost = 0, reordered = 0, no stall (the workers recover by themselves, without being
+ * replaced, and no worker fails), and duplicated ≤ restarts × workers × (maxInFlight + commitEvery):
+ * while the broker (the group coordinator) is down, no commit succeeds, and a member may lose its
+ * partitions without a revoke, so each worker can replay at most its crash window per restart.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
+import { killAllWorkers, printReport, Scenario } from './harness.js';
+import { profile, WORKER_DEFAULTS } from './profile.js';
+
+const P = profile();
+let broker: KafkaBroker | undefined;
+
+beforeAll(async () => {
+  broker = await startKafkaBroker();
+});
+afterAll(async () => {
+  await killAllWorkers();
+  await broker?.stop();
+});
+
+test(
+  `(c) the broker stopped and restarted ${String(P.brokerRestarts)}× mid-run`,
+  async () => {
+    if (broker === undefined) throw new Error('no broker');
+    const s = new Scenario({
+      name: `(c) broker restart ×${String(P.brokerRestarts)} (down ${String(P.brokerDownMs / 1000)} s), 3 workers`,
+      brokers: broker.brokers,
+      records: P.records,
+    });
+    try {
+      await s.prepare();
+      for (let i = 0; i < 3; i++) s.startWorker();
+      await Promise.all(s.workers.map((w) => w.ready(60_000)));
+      const backUp: number[] = [];
+      for (let r = 1; r <= P.brokerRestarts; r++) {
+        await s.waitForProcessed(Math.floor((P.records * r) / (P.brokerRestarts + 1)), P.progressStallMs);
+        const at = s.tail.ids.size;
+        const started = Date.now();
+        await broker.restart({ downMs: P.brokerDownMs });
+        backUp.push(Date.now());
+        s.notes.push(
+          `restart ${String(r)} at ${String(at)} records; broker back after ${String(Date.now() - started)} ms`,
+        );
+      }
+      // Recorded before finish() so a stall and rescue do not blur it.
+      const resumeNote = (): void => {
+        for (const [i, at] of backUp.entries()) {
+          const ms = s.tail.resumedAfter(at);
+          s.notes.push(
+            `restart ${String(i + 1)}: output resumed ${ms === undefined ? 'never (before the run ended)' : `${String(ms)} ms`} after the broker was back`,
+          );
+        }
+      };
+      await s.waitForProcessed(P.records, P.progressStallMs).catch(() => undefined);
+      resumeNote();
+      const { report, stalled } = await s.finish({ stallMs: P.progressStallMs });
+      printReport(report);
+
+      expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+      expect
+        .soft(
+          s.workers.filter((w) => w.fatal() !== undefined).map((w) => `${w.name}: ${JSON.stringify(w.fatal()?.error)}`),
+          'workers that failed',
+        )
+        .toEqual([]);
+      expect.soft(report.lost, 'lost').toBe(0);
+      expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
+      expect.soft(report.misrouted, 'misrouted').toBe(0);
+      expect.soft(report.garbage, 'unparseable records').toBe(0);
+      const bound = P.brokerRestarts * 3 * (WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery);
+      expect
+        .soft(report.duplicated, `duplicated ≤ restarts × workers × (maxInFlight + commitEvery) = ${String(bound)}`)
+        .toBeLessThanOrEqual(bound);
+    } finally {
+      await s.dispose();
+    }
+  },
+  P.testTimeoutMs,
+);

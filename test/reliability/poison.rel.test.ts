@@ -1,0 +1,83 @@
+/**
+ * (d) Poison records: 1% undecodable, 1% schema-invalid, 1% whose handler throws, 0.1% whose handler
+ * hangs past the deadline. Every one must be in the dead-letter topic, once, with its reason and
+ * headers; every clean record in the output, once, in key order; and clean throughput is compared
+ * with the same run without poison.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
+import { killAllWorkers, printReport, Scenario } from './harness.js';
+import { profile } from './profile.js';
+import type { ReliabilityReport } from './verify.js';
+import { NO_POISON, type PoisonMix } from './workload.js';
+
+const P = profile();
+const DEADLINE_MS = 500;
+const POISON: PoisonMix = { undecodable: 0.01, schema: 0.01, throw: 0.01, hang: 0.001 };
+let broker: KafkaBroker | undefined;
+
+beforeAll(async () => {
+  broker = await startKafkaBroker();
+});
+afterAll(async () => {
+  await killAllWorkers();
+  await broker?.stop();
+});
+
+async function run(name: string, poison: PoisonMix): Promise<{ report: ReliabilityReport; s: Scenario }> {
+  if (broker === undefined) throw new Error('no broker');
+  const s = new Scenario({
+    name,
+    brokers: broker.brokers,
+    records: P.records,
+    poison,
+    workerEnv: { REL_TIMEOUT_MS: String(DEADLINE_MS) },
+  });
+  try {
+    await s.prepare();
+    for (let i = 0; i < 2; i++) s.startWorker();
+    const { report, stalled } = await s.finish({ stallMs: P.progressStallMs });
+    printReport(report);
+    expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+    return { report, s };
+  } finally {
+    await s.dispose();
+  }
+}
+
+test(
+  '(d) poison records: undecodable, schema-invalid, throwing and hanging handlers, all dead-lettered with headers',
+  async () => {
+    const clean = await run('(d0) baseline for (d): no poison, 2 workers', NO_POISON);
+    const { report, s } = await run('(d) poison 1% / 1% / 1% / 0.1% hang, 2 workers', POISON);
+
+    const planned = { undecodable: 0, schema: 0, throw: 0, hang: 0, clean: 0 };
+    for (const kind of s.plan.kinds) planned[kind]++;
+    s.notes.push(`planned: ${JSON.stringify(planned)}`);
+    const cleanRate = (r: ReliabilityReport, cleanRecords: number): number => cleanRecords / (r.wallMs / 1000);
+    const ratio = cleanRate(report, planned.clean) / cleanRate(clean.report, P.records);
+    process.stdout.write(
+      `(d) planned ${JSON.stringify(planned)}; clean throughput with poison = ${(ratio * 100).toFixed(0)}% of the run without\n`,
+    );
+
+    for (const r of [clean.report, report]) {
+      expect.soft(r.lost, `${r.scenario}: lost`).toBe(0);
+      expect.soft(r.duplicated, `${r.scenario}: duplicated (no faults)`).toBe(0);
+      expect.soft(r.reordered, `${r.scenario}: reordered`).toBe(0);
+      expect.soft(r.misrouted, `${r.scenario}: misrouted`).toBe(0);
+      expect.soft(r.garbage, `${r.scenario}: unparseable`).toBe(0);
+    }
+    expect.soft(report.missingHeaders, 'dead-letter records missing headers').toBe(0);
+    expect.soft(report.deadLetteredByReason, 'dead-lettered by reason/handler').toEqual(
+      Object.fromEntries(
+        Object.entries({
+          'invalid/decode:undecodable': planned.undecodable,
+          'invalid/decode:schema': planned.schema,
+          'failed/process': planned.throw,
+          'timeout/process': planned.hang,
+        }).filter(([, count]) => count > 0),
+      ),
+    );
+  },
+  P.testTimeoutMs * 2,
+);
