@@ -9,6 +9,7 @@ export {
   type SourceRecord,
   type StateFactoryOption,
 } from './context.js';
+export { HANDLER_CHANNEL, RECORD_CHANNEL, type HandlerTrace, type RecordTrace } from './diagnostics.js';
 export {
   AbortedError,
   ConfigError,

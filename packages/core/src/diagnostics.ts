@@ -1,0 +1,65 @@
+/**
+ * Per-record and per-handler events on `node:diagnostics_channel`, as two `TracingChannel`s, for
+ * metrics and tracing tools (`@rxkafka/observe` subscribes to them). Nothing is built or published
+ * while nobody subscribes: runChain checks `hasSubscribers` once per record.
+ *
+ * Each traced operation publishes `start` when it begins, `error` if it ends with an error, and
+ * `asyncEnd` when it is over (always, also for synchronous handlers). `end` and `asyncStart` are not
+ * used. Every event of one operation carries the same message object, so a subscriber can keep its
+ * own data (a span, a start time) beside it, e.g. in a WeakMap.
+ *
+ * @example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
+ * import { HANDLER_CHANNEL, type HandlerTrace } from '@rxkafka/core';
+ *
+ * const started = new WeakMap<HandlerTrace, number>();
+ * diagnosticsChannel.tracingChannel<HandlerTrace>(HANDLER_CHANNEL).subscribe({
+ *   start: (message) => started.set(message, performance.now()),
+ *   end: () => undefined,
+ *   asyncStart: () => undefined,
+ *   asyncEnd: (message) => console.log(message.handler, performance.now() - (started.get(message) ?? 0)),
+ *   error: () => undefined,
+ * });
+ * ```
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { AttemptEnd, Context } from './context.js';
+import type { Outcome } from './outcome.js';
+
+/** One record's run through a chain, from the start of its first attempt to its outcome. */
+export const RECORD_CHANNEL = 'rxkafka:record';
+/** One handler's run for one attempt of one record. */
+export const HANDLER_CHANNEL = 'rxkafka:handler';
+
+/** The message of every event of one record's run. */
+export interface RecordTrace {
+  /** The first attempt's context. */
+  readonly context: Context<unknown, unknown>;
+  /** The chain's handler names, in order. */
+  readonly handlers: readonly string[];
+  /** Set before `asyncEnd`; undefined when the pool was torn down before the record finished. */
+  outcome?: Outcome<unknown, unknown>;
+  /** Set before `error`: the outcome's error (`failed`, `timeout`, `aborted`). */
+  error?: unknown;
+}
+
+/** The message of every event of one handler's run. */
+export interface HandlerTrace {
+  /** The attempt's context. */
+  readonly context: Context<unknown, unknown>;
+  readonly handler: string;
+  /** Position in the chain, from 0. */
+  readonly index: number;
+  /** The record's run this handler belongs to, if record tracing was on when the record started. */
+  readonly record: RecordTrace | undefined;
+  /** Set before `asyncEnd`: `continue` (the chain goes on, or the record is done), or how the attempt ended. */
+  result?: 'continue' | Exclude<AttemptEnd, 'ok'>;
+  /** Set before `error`. */
+  error?: unknown;
+}
+
+/** @internal */
+export const recordChannel = diagnosticsChannel.tracingChannel<object, RecordTrace>(RECORD_CHANNEL);
+/** @internal */
+export const handlerChannel = diagnosticsChannel.tracingChannel<object, HandlerTrace>(HANDLER_CHANNEL);
