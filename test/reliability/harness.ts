@@ -201,8 +201,14 @@ export class Scenario {
     return { [this.output]: this.options.partitions ?? 12, [this.deadLetter]: this.options.deadLetterPartitions ?? 3 };
   }
 
-  /** Creates the topics, produces the whole workload (a backlog), and starts the verifier tail. */
-  async prepare(): Promise<void> {
+  /** The background producer of `prepare({ produceOverMs })`. */
+  producing: Promise<void> = Promise.resolve();
+
+  /**
+   * Creates the topics and starts the verifier tail; produces the whole workload first (a backlog),
+   * or, with `produceOverMs`, in 20 slices spread over that time while the workers run (live traffic).
+   */
+  async prepare(options: { readonly produceOverMs?: number } = {}): Promise<void> {
     const { brokers } = this.options;
     const rf = this.options.replicationFactor ?? 1;
     const config = this.options.topicConfig ?? {};
@@ -211,9 +217,25 @@ export class Scenario {
       { topic: this.output, partitions: this.options.partitions ?? 12, replicationFactor: rf, config },
       { topic: this.deadLetter, partitions: this.options.deadLetterPartitions ?? 3, replicationFactor: rf, config },
     ]);
-    await produceWorkload(brokers, this.input, this.plan);
+    const over = options.produceOverMs ?? 0;
+    if (over <= 0) await produceWorkload(brokers, this.input, this.plan);
     this.tail = new TopicTail(brokers, this.output, this.deadLetter, unique('rel-verifier'));
     this.startedAt = Date.now();
+    if (over > 0) {
+      const slices = 20;
+      const produce = async (): Promise<void> => {
+        for (let i = 0; i < slices; i++) {
+          const from = Math.floor((this.plan.records * i) / slices);
+          const to = Math.floor((this.plan.records * (i + 1)) / slices);
+          await produceWorkload(brokers, this.input, this.plan, { from, to });
+          const due = this.startedAt + ((i + 1) * over) / slices;
+          if (due > Date.now()) await sleep(due - Date.now());
+        }
+      };
+      this.producing = produce();
+      // Surfaced by finish(); without this an early failure would be an unhandled rejection.
+      this.producing.catch(() => undefined);
+    }
   }
 
   /** Starts one more worker process in the scenario's group. */
@@ -255,6 +277,7 @@ export class Scenario {
     rescue?: boolean;
     rescueWorkers?: number;
   }): Promise<{ report: ReliabilityReport; stalled: StallError | undefined }> {
+    await bounded(this.producing, 10 * 60_000, 'the background producer of the workload');
     let stalled: StallError | undefined;
     try {
       await this.waitForProcessed(this.plan.records, options.stallMs);
