@@ -17,7 +17,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher, testContext } from '@rxkafka/testing';
 import type { Context } from './context.js';
 import { HandlerError, NonErrorThrown } from './errors.js';
-import { BREAK, handler, named, type HandlerFn, type HandlerResult } from './handler.js';
+import { BREAK, handler, mayReadSignal, named, type HandlerFn, type HandlerResult } from './handler.js';
 
 interface Rec {
   readonly id: string;
@@ -444,5 +444,29 @@ describe('handlers outside runChain behave as inside it', () => {
         }) as unknown as PromiseLike<unknown>,
     );
     expect(await lastValueFrom(of(a).pipe(twice, toArray()))).toEqual([a]);
+  });
+});
+
+describe('mayReadSignal: the signal is spared only for bodies that cannot read it', () => {
+  it.each([
+    ['no parameter', () => undefined, false],
+    ['one parameter', (x: Ctx) => x, false],
+    ['one destructured parameter', ({ record }: Ctx) => record, false],
+    ['an async body with one parameter', async (x: Ctx) => Promise.resolve(x), false],
+    ['two parameters', (x: Ctx, signal: AbortSignal) => [x, signal], true],
+    ['a rest parameter (a wrapper)', (...args: unknown[]) => args, true],
+    // eslint-disable-next-line @typescript-eslint/no-useless-default-assignment
+    ['a default second parameter', (x: Ctx, signal: unknown = null) => [x, signal], true],
+    [
+      'a function reading `arguments`',
+      function (this: void, x: Ctx) {
+        // eslint-disable-next-line prefer-rest-params, @typescript-eslint/no-unsafe-return
+        return arguments[1] ?? x;
+      },
+      true,
+    ],
+    ['a bound function', ((x: Ctx) => x).bind(null), true],
+  ])('%s → %s', (_what, body, expected) => {
+    expect(mayReadSignal(body as (...args: never[]) => unknown)).toBe(expected);
   });
 });

@@ -6,6 +6,7 @@ import type { Deadlines } from './deadlines.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import {
   BREAK,
+  callBody,
   isLiftedHandler,
   isNamedHandler,
   isPromiseLike,
@@ -146,7 +147,7 @@ export class RecordRun<R, S> implements PoolWork {
       }
       let result: HandlerResult;
       try {
-        result = current.body(ctx, ctx.signal);
+        result = callBody(current, ctx);
       } catch (error) {
         this.fail(error);
         return;
