@@ -1,16 +1,122 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import type { SourceRecord } from '@rxkafka/core';
+import type { TopicPartitionOffset } from './rdkafka.js';
 
 /**
- * Lifecycle events on `node:diagnostics_channel`, for tracing and metrics tools.
- * Subscribe with `diagnostics_channel.subscribe('rxkafka:consumer.paused', listener)`.
+ * Events on `node:diagnostics_channel`, for metrics and tracing tools (`@rxkafka/observe` subscribes
+ * to them). Subscribe with `diagnostics_channel.subscribe(CHANNELS.paused, listener)`. Per-record
+ * events (`record`, `settled`, the produce TracingChannel) are built only while someone subscribes.
  */
+export const CHANNELS = {
+  /** `{ state }`: the source's lifecycle state. */
+  state: 'rxkafka:consumer.state',
+  /** `{ partitions }` */
+  assigned: 'rxkafka:consumer.assigned',
+  /** `{ partitions }` */
+  revoked: 'rxkafka:consumer.revoked',
+  /** `{ inFlight, inFlightBytes }`: backpressure paused every assigned partition. */
+  paused: 'rxkafka:consumer.paused',
+  /** `{ inFlight, inFlightBytes }` */
+  resumed: 'rxkafka:consumer.resumed',
+  /** {@link CommittedMessage} */
+  committed: 'rxkafka:consumer.committed',
+  /** `{ error }` */
+  commitFailed: 'rxkafka:consumer.commitFailed',
+  /** `{ error }` */
+  error: 'rxkafka:consumer.error',
+  /** A `Stall` (see the stall guard): a partition with lag that fetched nothing, logged and recovered. */
+  stalled: 'rxkafka:consumer.stalled',
+  /** {@link ConsumedMessage}: a record handed downstream. */
+  record: 'rxkafka:consumer.record',
+  /** {@link SettledMessage}: a record acknowledged (done) or released. */
+  settled: 'rxkafka:consumer.settled',
+  /** {@link StatisticsMessage}: librdkafka's statistics (set `statistics.interval.ms` in `rdkafka`). */
+  stats: 'rxkafka:consumer.stats',
+  /** `{ error }` */
+  producerError: 'rxkafka:producer.error',
+  /** {@link StatisticsMessage} of a `toKafka` producer. */
+  producerStats: 'rxkafka:producer.stats',
+} as const;
+
+/**
+ * A TracingChannel: one produced record (an output or a dead-letter record), from `start` (before
+ * librdkafka takes it; subscribers may add `headers`, e.g. `traceparent`) through `error` (delivery
+ * failed) to `asyncEnd` (its delivery report). `end` and `asyncStart` are not used.
+ */
+export const PRODUCE_CHANNEL = 'rxkafka:produce';
+
+export interface ConsumedMessage {
+  readonly groupId: string;
+  readonly source: SourceRecord;
+  /** Key plus value bytes. */
+  readonly bytes: number;
+}
+
+export interface SettledMessage extends ConsumedMessage {
+  /** True when acknowledged (may be committed), false when released uncommitted (aborted). */
+  readonly done: boolean;
+}
+
+export interface CommittedMessage {
+  readonly groupId: string;
+  readonly offsets: readonly TopicPartitionOffset[];
+  /** From sending the commit to its result, in ms. */
+  readonly latencyMs: number;
+}
+
+export interface StatisticsMessage {
+  /** The consumer's group; undefined for a producer. */
+  readonly groupId: string | undefined;
+  /** librdkafka's statistics JSON, parsed (see librdkafka's STATISTICS.md). */
+  readonly stats: Record<string, unknown>;
+}
+
+export interface ProduceTrace {
+  readonly topic: string;
+  readonly key: Buffer | string | null;
+  /** True for a dead-letter record. */
+  readonly deadLetter: boolean;
+  /** The consumed record this one comes from. */
+  readonly source: SourceRecord;
+  /** Headers a subscriber adds at `start`; they are sent with the record. */
+  readonly headers: Record<string, string>;
+  /** performance.now() when librdkafka took the record (after any wait for room in its queue). */
+  sentAt?: number;
+  /** Set before `error`. */
+  error?: unknown;
+}
+
 const channels = new Map<string, diagnosticsChannel.Channel>();
 
-export function publish(event: string, message: object): void {
-  let channel = channels.get(event);
-  if (channel === undefined) {
-    channel = diagnosticsChannel.channel(`rxkafka:${event}`);
-    channels.set(event, channel);
+/** @internal The channel of `rxkafka:<event>`, to check `hasSubscribers` before building a message. */
+export function channel(event: string): diagnosticsChannel.Channel {
+  let found = channels.get(event);
+  if (found === undefined) {
+    found = diagnosticsChannel.channel(`rxkafka:${event}`);
+    channels.set(event, found);
   }
-  if (channel.hasSubscribers) channel.publish(message);
+  return found;
+}
+
+export function publish(event: string, message: object): void {
+  const found = channel(event);
+  if (found.hasSubscribers) found.publish(message);
+}
+
+/** @internal */
+export const produceChannel = diagnosticsChannel.tracingChannel<object, ProduceTrace>(PRODUCE_CHANNEL);
+
+/** @internal Parses librdkafka's statistics JSON and publishes it, if anyone listens. */
+export function publishStatistics(
+  event: 'consumer.stats' | 'producer.stats',
+  groupId: string | undefined,
+  json: string,
+): void {
+  const found = channel(event);
+  if (!found.hasSubscribers) return;
+  try {
+    found.publish({ groupId, stats: JSON.parse(json) as Record<string, unknown> } satisfies StatisticsMessage);
+  } catch {
+    // A statistics line that does not parse is skipped; the next one comes at the next interval.
+  }
 }

@@ -11,7 +11,7 @@ import {
   type SourceRecord,
 } from '@rxkafka/core';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
-import { publish } from './diagnostics.js';
+import { channel, publish, publishStatistics } from './diagnostics.js';
 import { KafkaError, LifecycleError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -90,6 +90,34 @@ export interface HeadOfLine {
   readonly heldBack: number;
   /** How long it has been the head, in ms (measured once per second). */
   readonly forMs: number;
+}
+
+/** The limits a source works within, for status pages and stall diagnosis. */
+export interface SourceLimits {
+  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
+  readonly stallTimeout: number;
+  readonly headOfLineWarnAfter: number;
+}
+
+/** One assigned partition as the source sees it now. */
+export interface PartitionStatus {
+  readonly topic: string;
+  readonly partition: number;
+  /** Held paused in librdkafka by this source (backpressure or stopping). */
+  readonly paused: boolean;
+  /** Being revoked: draining, nothing new is dispatched. */
+  readonly revoking: boolean;
+  /** Records of this partition handed downstream and not yet settled. */
+  readonly inFlight: number;
+  /** One past the last offset fetched in this assignment; undefined before the first record. */
+  readonly nextOffset: number | undefined;
+  /** The offset the next commit would store (one past the highest contiguous done record). */
+  readonly committable: number | undefined;
+  /** How long since the last sign of progress (a fetch, a resume, the assignment), in ms. */
+  readonly idleMs: number;
+  /** The oldest record not done, holding the commit point back, if any. */
+  readonly head: { readonly offset: number; readonly released: boolean; readonly heldBack: number } | undefined;
 }
 
 /** Live counters of a source, for progress lines and tests. */
@@ -186,6 +214,7 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   #state: SourceState = 'idle';
   readonly #closed: Promise<void>;
   #markClosed!: () => void;
+  readonly #settings: Settings<R, S>;
 
   constructor(options: FromKafkaOptions<R, S>) {
     const settings = resolveSettings(options);
@@ -193,12 +222,28 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
     let attach = (_subscriber: Subscriber<ChainInput<R, S>>): TeardownLogic => undefined;
     super((subscriber) => attach(subscriber));
     attach = (subscriber) => this.attach(subscriber, settings);
+    this.#settings = settings;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     settings.signal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   get state(): SourceState {
     return this.#state;
+  }
+
+  /** The consumer group. */
+  get groupId(): string {
+    return this.#settings.groupId;
+  }
+
+  get limits(): SourceLimits {
+    const { maxInFlight, maxInFlightBytes, stallTimeout, headOfLineWarnAfter } = this.#settings;
+    return { maxInFlight, maxInFlightBytes, stallTimeout, headOfLineWarnAfter };
+  }
+
+  /** The assigned partitions now (empty before the first assignment and after close). */
+  partitions(): PartitionStatus[] {
+    return this.#session?.partitions() ?? [];
   }
 
   /** Resolves once the consumer has committed, left the group and disconnected. */
@@ -255,6 +300,7 @@ export function fromKafka<R, S = Record<string, unknown>>(options: FromKafkaOpti
 }
 
 interface Settings<R, S> {
+  readonly groupId: string;
   readonly topics: readonly (string | RegExp)[];
   readonly schema: z.ZodType<R>;
   readonly decode: Decoder;
@@ -292,6 +338,7 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
   const maxInFlight = parsed.maxInFlight ?? 1000;
   const maxInFlightBytes = parsed.maxInFlightBytes ?? 64 * 1024 * 1024;
   return {
+    groupId: parsed.groupId,
     topics: parsed.topics instanceof RegExp ? [parsed.topics] : parsed.topics,
     schema: options.schema,
     decode: parsed.decode ?? jsonDecoder,
@@ -360,6 +407,10 @@ const tpKey = (topic: string, partition: number): string => `${topic}\u0000${Str
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const WATCH_INTERVAL_MS = 1000;
+
+// Per-record events: their messages are built only while someone subscribes.
+const consumedChannel = channel('consumer.record');
+const settledChannel = channel('consumer.settled');
 // Bounds the broker round trips of the stall guard and its recovery.
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -386,6 +437,8 @@ class ConsumerSession<R, S> {
   // performance.now() when rxkafka last held consumption back (backpressure, a full buffer, stopping).
   #heldAt = performance.now();
   #checkingStalls = false;
+  // performance.now() when the pending asynchronous commit was sent.
+  #commitSentAt = 0;
 
   constructor(
     private readonly source: KafkaSource<R, S>,
@@ -395,6 +448,27 @@ class ConsumerSession<R, S> {
 
   private get stats(): SourceStats {
     return this.source.stats;
+  }
+
+  partitions(): PartitionStatus[] {
+    const now = performance.now();
+    return [...this.#partitions.values()].map((state) => {
+      const head = state.offsets.head;
+      return {
+        topic: state.topic,
+        partition: state.partition,
+        paused: state.paused,
+        revoking: state.revoking,
+        inFlight: state.offsets.inFlight,
+        nextOffset: state.nextOffset,
+        committable: state.offsets.committable,
+        idleMs: Math.round(now - state.lastProgressAt),
+        head:
+          head === undefined
+            ? undefined
+            : { offset: head.offset, released: head.released, heldBack: state.offsets.heldBack },
+      };
+    });
   }
 
   start(): void {
@@ -411,6 +485,9 @@ class ConsumerSession<R, S> {
         },
         error: (error) => {
           this.nativeError(error);
+        },
+        stats: (json) => {
+          publishStatistics('consumer.stats', this.settings.groupId, json);
         },
       });
     } catch (error) {
@@ -710,12 +787,14 @@ class ConsumerSession<R, S> {
     if (stats.inFlight > stats.peakInFlight) stats.peakInFlight = stats.inFlight;
     if (stats.inFlightBytes > stats.peakInFlightBytes) stats.peakInFlightBytes = stats.inFlightBytes;
 
+    if (consumedChannel.hasSubscribers) consumedChannel.publish({ groupId: settings.groupId, source, bytes });
     let settled = false;
     const settle = (done: boolean): void => {
       if (settled) return;
       settled = true;
       stats.inFlight--;
       stats.inFlightBytes -= bytes;
+      if (settledChannel.hasSubscribers) settledChannel.publish({ groupId: settings.groupId, source, bytes, done });
       if (done) {
         const moved = part.offsets.done(ticket);
         // A replaced or revoked partition's tracker is orphaned: its commits can no longer happen.
@@ -849,6 +928,7 @@ class ConsumerSession<R, S> {
     if (offsets.length === 0) return;
     this.#doneSinceCommit = 0;
     this.#commitPending = true;
+    this.#commitSentAt = performance.now();
     try {
       consumer.commit(offsets);
     } catch (error) {
@@ -867,7 +947,8 @@ class ConsumerSession<R, S> {
       this.#partitions.get(tpKey(topic, partition))?.offsets.markCommitted(offset);
     }
     this.stats.commits++;
-    publish('consumer.committed', { offsets });
+    const latencyMs = performance.now() - this.#commitSentAt;
+    publish('consumer.committed', { groupId: this.settings.groupId, offsets, latencyMs });
   }
 
   private commitFailed(error: KafkaError): void {
@@ -883,12 +964,14 @@ class ConsumerSession<R, S> {
     const offsets = this.uncommitted(states);
     if (consumer === undefined || offsets.length === 0) return;
     for (let attempt = 1; ; attempt++) {
+      const sentAt = performance.now();
       try {
         consumer.commitSync(offsets);
         for (const state of states)
           if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
         this.stats.commits++;
-        publish('consumer.committed', { offsets });
+        const latencyMs = performance.now() - sentAt;
+        publish('consumer.committed', { groupId: this.settings.groupId, offsets, latencyMs });
         return;
       } catch (error) {
         const kafkaError = error as KafkaError;

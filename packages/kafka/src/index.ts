@@ -2,6 +2,15 @@ export { acknowledge, type AcknowledgeOptions } from './acknowledge.js';
 export { DLQ_HEADERS, deadLetterRecord, type DeadLetterRecord } from './dead-letter.js';
 export { decodeRecord, jsonDecoder, type Decoded, type Decoder } from './decode.js';
 export { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
+export {
+  CHANNELS,
+  PRODUCE_CHANNEL,
+  type CommittedMessage,
+  type ConsumedMessage,
+  type ProduceTrace,
+  type SettledMessage,
+  type StatisticsMessage,
+} from './diagnostics.js';
 export { DeliveryError, KafkaError, LifecycleError, MissingSinkError } from './errors.js';
 export {
   fromKafka,
@@ -11,6 +20,8 @@ export {
   SourceStats,
   type FromKafkaOptions,
   type HeadOfLine,
+  type PartitionStatus,
+  type SourceLimits,
   type SourceState,
 } from './from-kafka.js';
 export type { LibrdkafkaConfig } from './librdkafka-config.js';

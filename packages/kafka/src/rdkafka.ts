@@ -184,6 +184,8 @@ export interface ConsumerEvents {
   /** The result of an asynchronous commit. */
   committed(error: KafkaError | undefined, offsets: TopicPartitionOffset[]): void;
   error(error: KafkaError): void;
+  /** librdkafka's statistics JSON, every `statistics.interval.ms` (off by default). */
+  stats?(json: string): void;
 }
 
 /** A consumer group member in non-flowing mode. */
@@ -215,6 +217,9 @@ export class ConsumerPort {
     }
     this.#client.on('event.error', (error) => {
       events.error(toKafkaError(error, 'consumer'));
+    });
+    this.#client.on('event.stats', (event: { message: string }) => {
+      events.stats?.(event.message);
     });
   }
 
@@ -345,6 +350,8 @@ export interface ProducerEvents {
   /** A delivery report: `error` is set if librdkafka gave up on the record. */
   delivered(error: KafkaError | undefined, opaque: unknown): void;
   error(error: KafkaError): void;
+  /** librdkafka's statistics JSON, every `statistics.interval.ms` (off by default). */
+  stats?(json: string): void;
 }
 
 /** A producer with delivery reports; the report's opaque identifies the record. */
@@ -363,6 +370,9 @@ export class ProducerPort {
     });
     this.#client.on('event.error', (error) => {
       events.error(toKafkaError(error, 'producer'));
+    });
+    this.#client.on('event.stats', (event: { message: string }) => {
+      events.stats?.(event.message);
     });
   }
 

@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction, type Subscriber, type Subscription }
 import { z } from 'zod';
 import {
   HandlerError,
+  isDeadLetter,
   parseOptions,
   toError,
   type DeadLetterOutcome,
@@ -9,7 +10,7 @@ import {
   type OutputRecord,
 } from '@rxkafka/core';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
-import { publish } from './diagnostics.js';
+import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -113,6 +114,8 @@ interface Pending<R, S> {
   readonly key: Buffer | string | null;
   readonly headers: Record<string, string | Buffer>[] | undefined;
   readonly delivery: Delivery<R, S>;
+  /** The produce TracingChannel's message, while someone subscribes. */
+  readonly trace?: ProduceTrace;
 }
 
 // How often delivery reports are served, and how soon a full local queue is retried.
@@ -141,7 +144,10 @@ class ProducerSession<R, S> {
     try {
       producer = new ProducerPort(this.settings.librdkafka, {
         delivered: (error, opaque) => {
-          this.delivered(error, opaque as Delivery<R, S>);
+          this.delivered(error, opaque as Pending<R, S>);
+        },
+        stats: (json) => {
+          publishStatistics('producer.stats', undefined, json);
         },
         error: (error) => {
           publish('producer.error', { error });
@@ -264,7 +270,8 @@ class ProducerSession<R, S> {
     this.subscriber.next(outcome);
   }
 
-  private enqueue(record: Pending<R, S>): void {
+  private enqueue(untraced: Pending<R, S>): void {
+    const record = produceChannel.hasSubscribers ? traced(untraced) : untraced;
     this.#awaitingReports++;
     if (!this.#ready || this.#backlog.length > 0 || !this.tryProduce(record)) {
       this.#backlog.push(record);
@@ -277,14 +284,9 @@ class ProducerSession<R, S> {
     const producer = this.#producer;
     if (producer === undefined) return false;
     try {
-      return producer.produce(
-        record.topic,
-        record.partition,
-        record.value,
-        record.key,
-        record.headers,
-        record.delivery,
-      );
+      const taken = producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record);
+      if (taken && record.trace !== undefined) record.trace.sentAt = performance.now();
+      return taken;
     } catch (error) {
       this.fail(toKafkaError(error, `produce to ${record.topic}`, DeliveryError));
       return true;
@@ -311,8 +313,16 @@ class ProducerSession<R, S> {
     }, POLL_INTERVAL_MS);
   }
 
-  private delivered(error: KafkaError | undefined, delivery: Delivery<R, S>): void {
+  private delivered(error: KafkaError | undefined, record: Pending<R, S>): void {
     this.#awaitingReports--;
+    const { delivery, trace } = record;
+    if (trace !== undefined) {
+      if (error !== undefined) {
+        trace.error = error;
+        produceChannel.error.publish(trace);
+      }
+      produceChannel.asyncEnd.publish(trace);
+    }
     if (error !== undefined) {
       // librdkafka already retried for message.timeout.ms: this record cannot be delivered.
       const { source } = delivery.outcome;
@@ -363,4 +373,19 @@ class ProducerSession<R, S> {
     this.#closing = true;
     void this.#producer?.disconnect();
   }
+}
+
+/** Publishes the start of a produce; headers that subscribers add (say, `traceparent`) go with the record. */
+function traced<R, S>(record: Pending<R, S>): Pending<R, S> {
+  const { outcome } = record.delivery;
+  const trace: ProduceTrace = {
+    topic: record.topic,
+    key: record.key,
+    deadLetter: isDeadLetter(outcome),
+    source: outcome.source,
+    headers: {},
+  };
+  produceChannel.start.publish(trace);
+  const added = Object.entries(trace.headers).map(([key, value]) => ({ [key]: value }));
+  return { ...record, headers: added.length === 0 ? record.headers : [...(record.headers ?? []), ...added], trace };
 }
