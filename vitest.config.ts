@@ -39,6 +39,12 @@ export default defineConfig({
         resolve,
         ssr,
         environments,
+        test: { name: 'unit:observe', root: 'packages/observe', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
+      },
+      {
+        resolve,
+        ssr,
+        environments,
         test: { name: 'unit:workspace', root: 'test', include: ['*.spec.ts'] },
       },
       {

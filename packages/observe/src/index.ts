@@ -1,1 +1,21 @@
-export {};
+export {
+  diagnose,
+  type Diagnosis,
+  type DiagnosisThresholds,
+  type PartitionCondition,
+  type PartitionFacts,
+} from './diagnosis.js';
+export {
+  Monitor,
+  observe,
+  type DeadLetterEntry,
+  type HandlerStatus,
+  type Health,
+  type MonitorOptions,
+  type MonitorSink,
+  type PartitionReport,
+  type ServiceStatus,
+  type Status,
+  type WatchedSource,
+} from './monitor.js';
+export { prometheusMetrics, type PrometheusOptions } from './metrics.js';

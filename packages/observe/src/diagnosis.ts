@@ -1,0 +1,120 @@
+/**
+ * Why an assigned partition is (not) making progress: one verdict per partition, from what the source
+ * reports, librdkafka's statistics and the records in flight. Pure, so every case is unit-tested.
+ */
+
+/** From the most to the least urgent. */
+export type PartitionCondition =
+  'stalled' | 'revoking' | 'paused' | 'slow-record' | 'head-of-line' | 'commit-failing' | 'idle' | 'fetching';
+
+export interface PartitionFacts {
+  readonly topic: string;
+  readonly partition: number;
+  /** Held paused by the source. */
+  readonly paused: boolean;
+  readonly revoking: boolean;
+  readonly inFlight: number;
+  /** ms since the partition last fetched (or was resumed or assigned). */
+  readonly idleMs: number;
+  /** Records waiting on the broker (librdkafka: high watermark minus committed), if known. */
+  readonly lag: number | undefined;
+  /** Whether lag rose since the previous look. */
+  readonly lagGrowing: boolean;
+  /** Which limit holds the source paused, if it is paused by backpressure. */
+  readonly limit:
+    { readonly name: 'maxInFlight' | 'maxInFlightBytes'; readonly value: number; readonly max: number } | undefined;
+  /** The oldest record of this partition still in flight. */
+  readonly oldest:
+    { readonly offset: number; readonly handler: string | undefined; readonly sinceMs: number } | undefined;
+  /** The record holding the commit point back, with the completed records behind it. */
+  readonly head: { readonly offset: number; readonly released: boolean; readonly heldBack: number } | undefined;
+  /** Commits have failed since the last one that succeeded. */
+  readonly commitFailures: number;
+}
+
+export interface DiagnosisThresholds {
+  /** A record in flight this long is reported, in ms. */
+  readonly slowRecordMs: number;
+  /** A partition with lag that fetched nothing for this long, with nothing in flight and no pause, is stalled. */
+  readonly stalledMs: number;
+}
+
+export interface Diagnosis {
+  readonly condition: PartitionCondition;
+  /** One sentence for the log line and the status page. */
+  readonly reason: string;
+  /** True when this is a problem worth a log line. */
+  readonly problem: boolean;
+}
+
+const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds): Diagnosis {
+  const { lag, oldest, head } = facts;
+  if (facts.revoking)
+    return { condition: 'revoking', reason: 'being revoked: draining in-flight records', problem: false };
+  if (!facts.paused && facts.inFlight === 0 && lag !== undefined && lag > 0 && facts.idleMs >= thresholds.stalledMs) {
+    return {
+      condition: 'stalled',
+      reason:
+        `${String(lag)} records wait but nothing was fetched for ${s(facts.idleMs)}` +
+        `${facts.lagGrowing ? ' and the lag grows' : ''}, while nothing holds the partition back ` +
+        '(the source re-seeks it after stallTimeout)',
+      problem: true,
+    };
+  }
+  if (facts.paused) {
+    const limit = facts.limit;
+    return {
+      condition: 'paused',
+      reason:
+        limit === undefined
+          ? 'paused by the source (stopping or draining)'
+          : `paused by backpressure: ${limit.name} holds (${String(limit.value)} of ${String(limit.max)})`,
+      problem: false,
+    };
+  }
+  if (oldest !== undefined && oldest.sinceMs >= thresholds.slowRecordMs) {
+    const where = oldest.handler === undefined ? 'waiting for a worker or its key' : `in handler ${oldest.handler}`;
+    const behind = head !== undefined && head.offset === oldest.offset && head.heldBack > 0;
+    return {
+      condition: 'slow-record',
+      reason:
+        `offset ${String(oldest.offset)} has been in flight for ${s(oldest.sinceMs)}, ${where}` +
+        (behind ? `; it holds the commit point back with ${String(head.heldBack)} completed records behind it` : ''),
+      problem: true,
+    };
+  }
+  if (
+    head !== undefined &&
+    head.heldBack > 0 &&
+    (head.released || (oldest?.sinceMs ?? 0) >= thresholds.slowRecordMs / 2)
+  ) {
+    return {
+      condition: 'head-of-line',
+      reason:
+        `commit point held at offset ${String(head.offset)} (${head.released ? 'aborted, awaiting redelivery' : 'still in flight'}); ` +
+        `${String(head.heldBack)} completed records wait behind it`,
+      problem: head.released,
+    };
+  }
+  if (facts.commitFailures > 0) {
+    return {
+      condition: 'commit-failing',
+      reason: `${String(facts.commitFailures)} commits failed since the last one that succeeded`,
+      problem: true,
+    };
+  }
+  if (facts.inFlight === 0 && (lag === undefined || lag <= 0)) {
+    return {
+      condition: 'idle',
+      reason: lag === undefined ? 'nothing in flight' : 'no data: lag 0 (healthy idle)',
+      problem: false,
+    };
+  }
+  return {
+    condition: 'fetching',
+    reason: `${String(facts.inFlight)} in flight${lag === undefined ? '' : `, lag ${String(lag)}`}`,
+    problem: false,
+  };
+}
