@@ -185,6 +185,7 @@ export class Scenario {
   readonly plan: Workload;
   readonly workers: WorkerProcess[] = [];
   readonly notes: string[] = [];
+  /** Set by prepare(). */
   tail!: TopicTail;
   startedAt = 0;
   #count = 0;
@@ -345,7 +346,9 @@ export class Scenario {
   /** Test teardown: kills every worker and closes the tail. */
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.kill9().catch(() => undefined)));
-    await bounded(this.tail.close(), 30_000, 'the progress tail to close').catch(() => undefined);
+    // The tail is absent when prepare() failed; the test reports that error, not this one.
+    const tail = this.tail as TopicTail | undefined;
+    if (tail !== undefined) await bounded(tail.close(), 30_000, 'the progress tail to close').catch(() => undefined);
   }
 }
 
