@@ -19,3 +19,4 @@ export {
   type WatchedSource,
 } from './monitor.js';
 export { prometheusMetrics, type PrometheusOptions } from './metrics.js';
+export { serveStatus, type ServeStatusOptions, type StatusServer } from './status-server.js';

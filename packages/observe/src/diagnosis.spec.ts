@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { diagnose, type PartitionFacts } from './diagnosis.js';
+
+const base: PartitionFacts = {
+  topic: 'orders',
+  partition: 0,
+  paused: false,
+  revoking: false,
+  inFlight: 0,
+  idleMs: 0,
+  lag: 0,
+  lagGrowing: false,
+  limit: undefined,
+  oldest: undefined,
+  head: undefined,
+  commitFailures: 0,
+};
+const thresholds = { slowRecordMs: 10_000, stalledMs: 10_000 };
+
+describe('diagnose', () => {
+  it('no data, lag 0: healthy idle', () => {
+    expect(diagnose(base, thresholds)).toMatchObject({ condition: 'idle', problem: false });
+    expect(diagnose(base, thresholds).reason).toContain('lag 0');
+  });
+
+  it('records in flight: fetching', () => {
+    expect(diagnose({ ...base, inFlight: 3, lag: 40 }, thresholds)).toMatchObject({ condition: 'fetching' });
+  });
+
+  it('paused by backpressure names the limit that holds', () => {
+    const verdict = diagnose(
+      { ...base, paused: true, inFlight: 1000, lag: 500, limit: { name: 'maxInFlight', value: 1000, max: 1000 } },
+      thresholds,
+    );
+    expect(verdict).toMatchObject({ condition: 'paused', problem: false });
+    expect(verdict.reason).toContain('maxInFlight holds (1000 of 1000)');
+  });
+
+  it('a record in flight past the threshold: which handler, which offset, since when, and what waits behind it', () => {
+    const verdict = diagnose(
+      {
+        ...base,
+        inFlight: 5,
+        oldest: { offset: 41, handler: 'enrich', sinceMs: 12_300 },
+        head: { offset: 41, released: false, heldBack: 4 },
+      },
+      thresholds,
+    );
+    expect(verdict).toMatchObject({ condition: 'slow-record', problem: true });
+    expect(verdict.reason).toBe(
+      'offset 41 has been in flight for 12.3 s, in handler enrich; it holds the commit point back with 4 completed records behind it',
+    );
+  });
+
+  it('a record that waits for a worker or its key says so', () => {
+    const verdict = diagnose(
+      { ...base, inFlight: 1, oldest: { offset: 7, handler: undefined, sinceMs: 20_000 } },
+      thresholds,
+    );
+    expect(verdict.reason).toContain('waiting for a worker or its key');
+  });
+
+  it('the commit point held back by an aborted record awaiting redelivery', () => {
+    const verdict = diagnose(
+      { ...base, inFlight: 0, lag: 3, head: { offset: 9, released: true, heldBack: 2 } },
+      thresholds,
+    );
+    expect(verdict).toMatchObject({ condition: 'head-of-line', problem: true });
+    expect(verdict.reason).toContain('offset 9');
+    expect(verdict.reason).toContain('2 completed records wait behind it');
+  });
+
+  it('commits failing', () => {
+    expect(diagnose({ ...base, inFlight: 2, commitFailures: 3 }, thresholds)).toMatchObject({
+      condition: 'commit-failing',
+      problem: true,
+    });
+  });
+
+  it('lag while nothing is fetched and nothing holds it back: stalled', () => {
+    const verdict = diagnose({ ...base, lag: 120, lagGrowing: true, idleMs: 15_000 }, thresholds);
+    expect(verdict).toMatchObject({ condition: 'stalled', problem: true });
+    expect(verdict.reason).toContain('120 records wait but nothing was fetched for 15.0 s and the lag grows');
+  });
+
+  it('a paused partition with lag is paused, not stalled', () => {
+    expect(diagnose({ ...base, lag: 120, idleMs: 60_000, paused: true }, thresholds).condition).toBe('paused');
+  });
+
+  it('idle below the stall threshold is not a stall', () => {
+    expect(diagnose({ ...base, lag: 120, idleMs: 9_000 }, thresholds).condition).toBe('fetching');
+  });
+
+  it('revoking wins', () => {
+    expect(diagnose({ ...base, revoking: true, paused: true }, thresholds).condition).toBe('revoking');
+  });
+});
