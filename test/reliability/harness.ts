@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTopics } from '@rxkafka/kafka';
@@ -14,6 +15,8 @@ import { planWorkload, produceWorkload, type PoisonMix, type Workload } from './
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WORKER = join(REPO_ROOT, 'test', 'reliability', 'worker.ts');
+/** Worker logs (stderr), one file per worker: `<group>-<worker>.log`. RXKAFKA_RELIABILITY_LOGS overrides. */
+export const LOG_DIR = process.env['RXKAFKA_RELIABILITY_LOGS'] ?? join(tmpdir(), 'rxkafka-reliability');
 
 export const sleep = (ms: number): Promise<void> => new Promise((wake) => setTimeout(wake, ms));
 
@@ -41,6 +44,7 @@ process.once('exit', () => {
 /** A worker child process (test/reliability/worker.ts). */
 export class WorkerProcess {
   readonly child: ChildProcess;
+  readonly logFile: string;
   readonly lines: WorkerLine[] = [];
   stderrTail = '';
   peakRss = 0;
@@ -74,9 +78,15 @@ export class WorkerProcess {
         }
       }
     });
+    // The full stderr (the worker's log lines) goes to a file for post-mortems; the tail stays in memory.
+    mkdirSync(LOG_DIR, { recursive: true });
+    this.logFile = join(LOG_DIR, `${env['REL_GROUP'] ?? 'worker'}-${name}.log`);
+    const log = createWriteStream(this.logFile);
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-8000);
+      log.write(chunk);
     });
+    this.child.once('close', () => log.end());
     this.exited = new Promise((resolveExit) => {
       this.child.once('exit', (code, signal) => {
         this.exit = { code, signal };
@@ -323,6 +333,7 @@ export class Scenario {
     } finally {
       await bounded(reader.close(), 30_000, 'the final reader to close');
     }
+    this.notes.push(`worker logs: ${join(LOG_DIR, `${this.group}-w*.log`)}`);
     const report = buildReport(this.options.name, this.plan, this.input, reader, {
       recoveryMs,
       peakRssBytes: Math.max(0, ...this.workers.map((w) => w.peakRss)),
