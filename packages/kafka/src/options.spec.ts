@@ -48,6 +48,7 @@ describe('toKafka options', () => {
     [{ brokers: 'b:1', deadLetterTopic: '' }, 'deadLetterTopic'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', rdkafka: { 'linger.msec': 1 } }, 'rdkafka.linger.msec'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', flushTimeout: -1 }, 'flushTimeout'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryAttempts: 0 }, 'deliveryAttempts'],
   ])('rejects %j, naming `%s`', (options, field) => {
     const create = () => toKafka(options as never);
     expect(create).toThrow(ConfigError);

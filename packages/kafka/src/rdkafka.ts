@@ -442,6 +442,22 @@ export class ProducerPort {
     });
   }
 
+  /**
+   * Closes without flushing: for a producer being replaced, whose records are produced again on its
+   * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate).
+   */
+  discard(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#client.isConnected()) {
+        resolve();
+        return;
+      }
+      this.#client.disconnect(0, () => {
+        resolve();
+      });
+    });
+  }
+
   /** Flushes for up to 5 s (node-rdkafka's default), then closes the client. */
   disconnect(): Promise<void> {
     return disconnectClient(this.#client);

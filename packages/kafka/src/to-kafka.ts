@@ -27,6 +27,14 @@ export interface ToKafkaOptions {
   readonly logger?: Logger;
   /** How long completion waits for outstanding deliveries, in ms. Default 10,000. */
   readonly flushTimeout?: number;
+  /**
+   * Attempts to deliver one output. When librdkafka gives up on a record with a retriable error (it
+   * timed out after `message.timeout.ms`, default 60 s here, or the brokers were unreachable), the
+   * producer is replaced by a fresh one (new connections, metadata and idempotence state) and every
+   * record it still held is produced again, in order. After this many failed attempts of one record,
+   * the stream fails with a `DeliveryError`. Default 3.
+   */
+  readonly deliveryAttempts?: number;
   /** Extra librdkafka producer properties. Misspelled keys are rejected. */
   readonly rdkafka?: LibrdkafkaConfig;
 }
@@ -45,6 +53,7 @@ const optionsSchema = z.strictObject({
     })
     .optional(),
   flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  deliveryAttempts: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   rdkafka: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
     .optional(),
@@ -80,12 +89,16 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     serialize: parsed.serialize ?? serializeJson,
     logger: parsed.logger ?? defaultLogger(),
     flushTimeout: parsed.flushTimeout ?? 10_000,
+    deliveryAttempts: parsed.deliveryAttempts ?? 3,
     librdkafka: {
       'bootstrap.servers': parsed.brokers,
       'client.id': 'rxkafka-producer',
       // Idempotence keeps librdkafka's retries from duplicating or reordering records.
       'enable.idempotence': true,
       'linger.ms': 5,
+      // librdkafka's 300 s default kept a wedged producer silent for 5 minutes after a broker restart;
+      // a retriable failure now replaces the producer (see deliveryAttempts), so give up on one sooner.
+      'message.timeout.ms': 60_000,
       ...extra,
     },
   };
@@ -98,6 +111,7 @@ interface ProducerSettings {
   readonly serialize: (value: unknown, output: OutputRecord) => Buffer | string | null;
   readonly logger: Logger;
   readonly flushTimeout: number;
+  readonly deliveryAttempts: number;
   readonly librdkafka: LibrdkafkaConfig;
 }
 
@@ -116,6 +130,10 @@ interface Pending<R, S> {
   readonly delivery: Delivery<R, S>;
   /** The produce TracingChannel's message, while someone subscribes. */
   readonly trace?: ProduceTrace;
+  /** The producer generation that holds it; reports from a replaced producer are ignored. */
+  generation?: number;
+  /** Delivery attempts that failed. */
+  failures?: number;
 }
 
 // How often delivery reports are served, and how soon a full local queue is retried.
@@ -132,6 +150,10 @@ class ProducerSession<R, S> {
   #retryTimer: NodeJS.Timeout | undefined;
   #sourceSubscription: Subscription | undefined;
   #closing = false;
+  // Incremented whenever the producer is replaced.
+  #generation = 0;
+  // Records the current producer holds (produced, no report yet), in produce order.
+  readonly #outstanding = new Set<Pending<R, S>>();
 
   constructor(
     private readonly source: Observable<Outcome<R, S>>,
@@ -140,36 +162,7 @@ class ProducerSession<R, S> {
   ) {}
 
   start(): () => void {
-    let producer: ProducerPort;
-    try {
-      producer = new ProducerPort(this.settings.librdkafka, {
-        delivered: (error, opaque) => {
-          this.delivered(error, opaque as Pending<R, S>);
-        },
-        stats: (json) => {
-          publishStatistics('producer.stats', undefined, json);
-        },
-        error: (error) => {
-          publish('producer.error', { error });
-          if (error.fatal) this.fail(error);
-        },
-      });
-    } catch (error) {
-      this.subscriber.error(error);
-      return () => undefined;
-    }
-    this.#producer = producer;
-    producer.connect(30_000).then(
-      () => {
-        if (this.#closing) return;
-        producer.pollEvery(POLL_INTERVAL_MS);
-        this.#ready = true;
-        this.drainBacklog();
-      },
-      (error: unknown) => {
-        this.fail(toError(error));
-      },
-    );
+    if (!this.connectProducer()) return () => undefined;
     this.#sourceSubscription = this.source.subscribe({
       next: (outcome) => {
         this.handle(outcome);
@@ -185,6 +178,86 @@ class ProducerSession<R, S> {
     return () => {
       this.close();
     };
+  }
+
+  /** Creates and connects a producer for the current generation; false if it could not be created. */
+  private connectProducer(): boolean {
+    const generation = this.#generation;
+    let producer: ProducerPort;
+    try {
+      producer = new ProducerPort(this.settings.librdkafka, {
+        delivered: (error, opaque) => {
+          this.delivered(error, opaque as Pending<R, S>);
+        },
+        stats: (json) => {
+          publishStatistics('producer.stats', undefined, json);
+        },
+        error: (error) => {
+          publish('producer.error', { error });
+          if (error.fatal && generation === this.#generation) this.fail(error);
+        },
+      });
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    this.#producer = producer;
+    producer.connect(30_000).then(
+      () => {
+        if (this.#closing || generation !== this.#generation) return;
+        producer.pollEvery(POLL_INTERVAL_MS);
+        this.#ready = true;
+        this.drainBacklog();
+      },
+      (error: unknown) => {
+        if (generation !== this.#generation || this.#closing) return;
+        if (generation === 0) {
+          // The first connection: a wrong address or a broker that is not there fails loudly.
+          this.fail(toError(error));
+          return;
+        }
+        // A replacement while the brokers are still away: keep trying, records wait in the backlog
+        // (and the source pauses once its in-flight limit is reached).
+        this.settings.logger.warn(
+          { event: 'producer.reconnect', err: error },
+          'the replacement producer could not connect; trying again in 1 s',
+        );
+        this.#generation++;
+        void producer.discard();
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          if (!this.#closing) this.connectProducer();
+        }, 1000);
+      },
+    );
+    return true;
+  }
+
+  /**
+   * Replaces the producer after a retriable delivery failure: a fresh client has new connections,
+   * metadata and idempotence state, whatever wedged the old one. Every record the old one still held
+   * goes to the front of the backlog, in produce order, so per-partition order is kept; the old
+   * client's late reports are ignored (a record it delivered after all is a duplicate, never a loss).
+   */
+  private replaceProducer(cause: KafkaError, record: Pending<R, S>): void {
+    const old = this.#producer;
+    const resend = [...this.#outstanding];
+    this.#generation++;
+    this.#ready = false;
+    this.#outstanding.clear();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#backlog.unshift(...resend);
+    const { source } = record.delivery.outcome;
+    this.settings.logger.warn(
+      { event: 'producer.replaced', err: cause, record: describeRecord(source), resent: resend.length },
+      `delivery to ${record.topic} failed with ${cause.code} (retriable; attempt ${String(record.failures ?? 1)} of ` +
+        `${String(this.settings.deliveryAttempts)}): replacing the producer and producing ${String(resend.length)} ` +
+        `outstanding records again`,
+    );
+    publish('producer.replaced', { error: cause, resent: resend.length });
+    void old?.discard();
+    this.connectProducer();
   }
 
   private handle(outcome: Outcome<R, S>): void {
@@ -285,7 +358,11 @@ class ProducerSession<R, S> {
     if (producer === undefined) return false;
     try {
       const taken = producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record);
-      if (taken && record.trace !== undefined) record.trace.sentAt = performance.now();
+      if (taken) {
+        record.generation = this.#generation;
+        this.#outstanding.add(record);
+        if (record.trace !== undefined) record.trace.sentAt = performance.now();
+      }
       return taken;
     } catch (error) {
       this.fail(toKafkaError(error, `produce to ${record.topic}`, DeliveryError));
@@ -314,6 +391,16 @@ class ProducerSession<R, S> {
   }
 
   private delivered(error: KafkaError | undefined, record: Pending<R, S>): void {
+    // A replaced producer's report: the record was handed to the current producer again.
+    if (record.generation !== this.#generation || !this.#outstanding.has(record)) return;
+    if (error !== undefined && error.retriable && !error.fatal && !this.#closing) {
+      record.failures = (record.failures ?? 0) + 1;
+      if (record.failures < this.settings.deliveryAttempts) {
+        this.replaceProducer(error, record);
+        return;
+      }
+    }
+    this.#outstanding.delete(record);
     this.#awaitingReports--;
     const { delivery, trace } = record;
     if (trace !== undefined) {
@@ -324,7 +411,8 @@ class ProducerSession<R, S> {
       produceChannel.asyncEnd.publish(trace);
     }
     if (error !== undefined) {
-      // librdkafka already retried for message.timeout.ms: this record cannot be delivered.
+      // librdkafka already retried for message.timeout.ms (on deliveryAttempts producers, if the error
+      // was retriable): this record cannot be delivered.
       const { source } = delivery.outcome;
       this.settings.logger.error(
         { err: error, record: describeRecord(source) },
