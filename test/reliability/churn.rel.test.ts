@@ -64,6 +64,7 @@ test(
       printReport(report);
       expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
       expect.soft(unclean, 'leaves that did not stop gracefully').toEqual([]);
+      expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
       expect.soft(report.lost, 'lost').toBe(0);
       expect.soft(report.duplicated, 'duplicated (graceful leaves, cooperative rebalances)').toBe(0);
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);

@@ -54,6 +54,7 @@ test(
           'workers that failed',
         )
         .toEqual([]);
+      expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
       expect.soft(report.lost, 'lost').toBe(0);
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
       expect.soft(report.misrouted, 'misrouted').toBe(0);

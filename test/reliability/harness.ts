@@ -195,6 +195,8 @@ export class Scenario {
   readonly plan: Workload;
   readonly workers: WorkerProcess[] = [];
   readonly notes: string[] = [];
+  /** Workers whose final SIGTERM did not end in a clean exit (code 0 within 30 s), with the reason. */
+  readonly ungraceful: string[] = [];
   /** Set by prepare(). */
   tail!: TopicTail;
   startedAt = 0;
@@ -323,8 +325,18 @@ export class Scenario {
     }
     const finishedAt = Date.now();
     const recoveryMs = this.tail.longestGap(this.tail.progress[0]?.[0] ?? this.startedAt, finishedAt);
-    const endings = await Promise.all(this.running().map((w) => w.stop(30_000)));
-    if (endings.some((e) => e !== 'graceful')) this.notes.push(`final stops: ${endings.join(', ')}`);
+    const last = this.running();
+    const endings = await Promise.all(last.map((w) => w.stop(30_000)));
+    last.forEach((w, i) => {
+      const how = endings[i] ?? 'forced';
+      if (how !== 'graceful') {
+        this.ungraceful.push(
+          `${w.name}: ${how}, exit ${JSON.stringify(w.exit)}, ${JSON.stringify(w.fatal()?.error)}, log ${w.logFile}`,
+        );
+      }
+    });
+    if (this.ungraceful.length > 0)
+      this.notes.push(`final stops that were not graceful: ${this.ungraceful.join('; ')}`);
     await sealTopics(this.options.brokers, this.partitions);
     // The final count comes from a fresh reader of both topics, from offset 0 to the end markers.
     const reader = new TopicTail(this.options.brokers, this.output, this.deadLetter, unique('rel-final'));

@@ -49,6 +49,7 @@ test(
       const window = WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery;
       const perKill = killed.map((name) => report.duplicatedByWorker[name] ?? 0);
       expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+      expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
       expect.soft(report.lost, 'lost').toBe(0);
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
       expect.soft(report.misrouted, 'misrouted').toBe(0);

@@ -38,7 +38,8 @@ async function run(name: string, poison: PoisonMix): Promise<{ report: Reliabili
     for (let i = 0; i < 2; i++) s.startWorker();
     const { report, stalled } = await s.finish({ stallMs: P.progressStallMs });
     printReport(report);
-    expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+    expect.soft(stalled?.message, `${name}: the run stalled`).toBeUndefined();
+    expect.soft(s.ungraceful, `${name}: final graceful stops (SIGTERM → exit 0)`).toEqual([]);
     return { report, s };
   } finally {
     await s.dispose();

@@ -72,6 +72,7 @@ test(
       expect.soft(stalledRss, 'peak RSS during the stall').toBeLessThanOrEqual(RSS_BOUND);
       expect.soft(report.peakRssBytes, 'peak RSS of the run').toBeLessThanOrEqual(RSS_BOUND);
       expect.soft(stalled?.message, 'the run stalled after the handler resumed').toBeUndefined();
+      expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
       expect.soft(report.lost, 'lost').toBe(0);
       expect.soft(report.duplicated, 'duplicated').toBe(0);
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);

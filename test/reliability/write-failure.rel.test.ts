@@ -72,6 +72,7 @@ test(
       for (const error of fatal) expect.soft(error?.name, 'the error that stopped a pipeline').toBe('DeliveryError');
       expect.soft(seenWhenBroken, 'records written while writes were rejected').toBeGreaterThanOrEqual(brokenAt);
       expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+      expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
       expect.soft(report.lost, 'lost').toBe(0);
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
       expect
