@@ -37,7 +37,10 @@ export default defineConfig({
       },
       {
         resolve,
-        ssr,
+        // Without 'module': Node would load @opentelemetry/api's bundler-only ESM build (extensionless imports).
+        ssr: {
+          resolve: { conditions: conditions.filter((c) => c !== 'module'), externalConditions: ['@rxkafka/source'] },
+        },
         environments,
         test: { name: 'unit:observe', root: 'packages/observe', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
       },

@@ -20,3 +20,6 @@ export {
 } from './monitor.js';
 export { prometheusMetrics, type PrometheusOptions } from './metrics.js';
 export { serveStatus, type ServeStatusOptions, type StatusServer } from './status-server.js';
+export { createLogger, recordLogger, type CreateLoggerOptions, type RecordLoggerOptions } from './logging.js';
+export { formatTraceParent, parseTraceParent, type TraceParent } from './traceparent.js';
+export { traceRecords, type RecordTracing, type TracingOptions } from './tracing.js';
