@@ -26,7 +26,7 @@ export function unique(prefix: string): string {
 
 /** One line a worker printed on stdout. */
 export interface WorkerLine {
-  readonly t: 'ready' | 'progress' | 'exit' | 'fatal';
+  readonly t: 'started' | 'ready' | 'progress' | 'exit' | 'fatal';
   readonly at: number;
   readonly w: string;
   readonly peakRss?: number;
@@ -46,6 +46,8 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   readonly logFile: string;
   readonly lines: WorkerLine[] = [];
+  /** Kinds of line seen (the line list keeps only the latest ones). */
+  readonly seen = new Set<WorkerLine['t']>();
   stderrTail = '';
   peakRss = 0;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -71,6 +73,7 @@ export class WorkerProcess {
         try {
           const line = JSON.parse(text) as WorkerLine;
           this.lines.push(line);
+          this.seen.add(line.t);
           if (this.lines.length > 2000) this.lines.splice(0, 1000);
           this.peakRss = Math.max(this.peakRss, line.peakRss ?? 0, line.rss ?? 0);
         } catch {
@@ -110,13 +113,13 @@ export class WorkerProcess {
   }
 
   fatal(): WorkerLine | undefined {
-    return this.lines.find((line) => line.t === 'fatal');
+    return this.lines.findLast((line) => line.t === 'fatal');
   }
 
   /** Resolves once the worker processed its first record; rejects if it exits first or after `timeoutMs`. */
   async ready(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.lines.some((line) => line.t === 'ready')) {
+    while (!this.seen.has('ready')) {
       if (!this.alive) throw new Error(`worker ${this.name} exited before it was ready: ${this.describe()}`);
       if (Date.now() > deadline)
         throw new Error(`worker ${this.name} not ready in ${String(timeoutMs)} ms: ${this.describe()}`);
@@ -133,6 +136,10 @@ export class WorkerProcess {
 
   /** SIGTERM (graceful: drain, commit, leave the group); SIGKILL after `timeoutMs`. Returns how it ended. */
   async stop(timeoutMs = 30_000): Promise<'graceful' | 'failed' | 'forced'> {
+    // A SIGTERM before runService installed its handler would kill the process outright, which is
+    // not the graceful stop under test: wait (bounded) until the worker says it started.
+    const deadline = Date.now() + timeoutMs;
+    while (this.alive && !this.seen.has('started') && Date.now() < deadline) await sleep(50);
     if (this.alive) {
       this.child.kill('SIGTERM');
       const ended = await Promise.race([this.exited.then(() => true), sleep(timeoutMs).then(() => false)]);

@@ -130,7 +130,7 @@ const progress = setInterval(() => {
 
 let readySent = false;
 try {
-  const result = await runService(
+  const service = runService(
     source,
     (records) =>
       records.pipe(
@@ -157,6 +157,9 @@ try {
       },
     },
   );
+  // runService has installed its SIGTERM/SIGINT handlers: from here a SIGTERM is a graceful stop.
+  emit({ t: 'started' });
+  const result = await service;
   clearInterval(progress);
   emit({ t: 'exit', counts: result, stats: statsOf(), peakRss });
   process.exitCode = 0;
