@@ -1,0 +1,102 @@
+/**
+ * The head-of-line record is visible: one slow record of a hot key holds its partition's commit
+ * point back while later records (other keys) complete. Those completed records would be processed
+ * again after a crash, so the source shows them in `stats.headOfLine` / `stats.heldBack` and logs one
+ * line once the head has held them for `headOfLineWarnAfter`. When the slow record finishes, the
+ * commit moves past all of them and nothing is held back any more.
+ */
+import { expect, test } from 'vitest';
+import { z } from 'zod';
+import { handler, runChain } from '@rxkafka/core';
+import { acknowledge, fromKafka, produceRecords, runService } from '@rxkafka/kafka';
+import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, unique, waitFor } from './helpers.js';
+
+const Item = z.object({ id: z.number().int() });
+type Item = z.infer<typeof Item>;
+
+test('a slow record holding the commit back shows in stats and is logged after the threshold', async () => {
+  const N = 200;
+  const topic = unique('hol');
+  await newTopics([{ topic, partitions: 1 }]);
+  const b = brokers();
+  // Offset 0 is the slow one (key "hot"); the rest have keys of their own and finish at once.
+  await produceRecords(
+    b,
+    Array.from({ length: N }, (_, id) => ({
+      topic,
+      key: id === 0 ? 'hot' : `k${String(id)}`,
+      value: JSON.stringify({ id }),
+    })),
+  );
+  let release: () => void = () => undefined;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  const logger = capturingLogger();
+  const source = fromKafka<Item>({
+    brokers: b,
+    groupId: unique('hol'),
+    topics: [topic],
+    schema: Item,
+    headOfLineWarnAfter: 1500,
+    logger,
+    rdkafka: CONSUMER_TUNING,
+  });
+  let ok = 0;
+  const service = runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain(
+          [
+            handler<Item, Record<string, unknown>>('work', async (ctx) => {
+              if (ctx.record.id === 0) await slow;
+            }),
+          ],
+          { concurrency: 16, ordering: 'key' },
+        ),
+        acknowledge({ logger: capturingLogger() }),
+      ),
+    {
+      handleSignals: false,
+      logger: capturingLogger(),
+      onOutcome: (outcome) => {
+        if (outcome.kind === 'ok') ok++;
+      },
+    },
+  );
+  const warned = (): boolean => logger.lines.some((line) => line.message.includes('held the commit point back'));
+  try {
+    await waitFor(
+      () => ok >= N - 1,
+      30_000,
+      () => `every record but the slow one (ok ${String(ok)})`,
+    );
+    // Stats are refreshed once a second.
+    await waitFor(
+      () => source.stats.heldBack === N - 1,
+      5000,
+      () => `stats to show ${String(N - 1)} records held back (${JSON.stringify(source.stats)})`,
+    );
+    expect(source.stats.headOfLine).toEqual([
+      expect.objectContaining({ topic, partition: 0, offset: 0, released: false, heldBack: N - 1 }),
+    ]);
+    // Bounded: headOfLineWarnAfter plus two stats rounds.
+    await waitFor(warned, 5000, () => `the head-of-line log line (${JSON.stringify(logger.lines)})`);
+    const line = logger.lines.find((l) => l.message.includes('held the commit point back'));
+    expect(line?.level).toBe('warn');
+    expect(line?.message).toContain(`${topic}[0]@0`);
+    expect(line?.message).toContain(`${String(N - 1)} completed records behind it`);
+    expect(logger.lines.filter((l) => l.message.includes('held the commit point back'))).toHaveLength(1);
+
+    release();
+    await waitFor(
+      () => ok === N && source.stats.heldBack === 0,
+      10_000,
+      () => `the slow record to finish and free the rest (${JSON.stringify(source.stats)})`,
+    );
+    expect(source.stats.headOfLine).toEqual([]);
+  } finally {
+    release();
+    await source.stop();
+  }
+  await service;
+});
