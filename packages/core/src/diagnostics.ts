@@ -63,3 +63,65 @@ export interface HandlerTrace {
 export const recordChannel = diagnosticsChannel.tracingChannel<object, RecordTrace>(RECORD_CHANNEL);
 /** @internal */
 export const handlerChannel = diagnosticsChannel.tracingChannel<object, HandlerTrace>(HANDLER_CHANNEL);
+
+// The record trace of each record in flight, so its handlers (of any attempt) find their parent.
+const recordTraces = new WeakMap<object, RecordTrace>();
+
+/** @internal Publishes a record's start, if anyone listens; returns its trace message. */
+export function recordStarted(
+  context: Context<unknown, unknown>,
+  handlers: readonly string[],
+): RecordTrace | undefined {
+  if (!recordChannel.hasSubscribers) return undefined;
+  const trace: RecordTrace = { context, handlers };
+  recordTraces.set(context.source, trace);
+  recordChannel.start.publish(trace);
+  return trace;
+}
+
+/** @internal Publishes a record's end with its outcome (and `error` first, for one with an error); returns the outcome. */
+export function recordEnded<O extends Outcome<unknown, unknown>>(trace: RecordTrace | undefined, outcome: O): O {
+  if (trace === undefined) return outcome;
+  recordTraces.delete(trace.context.source);
+  trace.outcome = outcome;
+  if ('error' in outcome) {
+    trace.error = outcome.error;
+    recordChannel.error.publish(trace);
+  }
+  recordChannel.asyncEnd.publish(trace);
+  return outcome;
+}
+
+/** @internal What an attempt keeps for handler events. */
+export interface HandlerTracing {
+  /** Whether handler events are published for this attempt (decided once, when it starts). */
+  readonly traceHandlers: boolean;
+  /** The handler running now. */
+  handlerTrace: HandlerTrace | undefined;
+}
+
+/** @internal Publishes the start of handler `index` (and the end of the previous one, which continued). */
+export function handlerStarted(
+  tracing: HandlerTracing,
+  context: Context<unknown, unknown>,
+  index: number,
+  handler: string,
+): void {
+  handlerEnded(tracing, 'ok', undefined);
+  const trace: HandlerTrace = { context, handler, index, record: recordTraces.get(context.source) };
+  tracing.handlerTrace = trace;
+  handlerChannel.start.publish(trace);
+}
+
+/** @internal Publishes the end of the running handler, if any: how the attempt ended there. */
+export function handlerEnded(tracing: HandlerTracing, end: AttemptEnd, error: unknown): void {
+  const trace = tracing.handlerTrace;
+  if (trace === undefined) return;
+  tracing.handlerTrace = undefined;
+  trace.result = end === 'ok' ? 'continue' : end;
+  if (error !== undefined) {
+    trace.error = error;
+    handlerChannel.error.publish(trace);
+  }
+  handlerChannel.asyncEnd.publish(trace);
+}
