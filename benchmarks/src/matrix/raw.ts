@@ -1,0 +1,213 @@
+/**
+ * Raw node-rdkafka contenders, each run as its own process (see common.ts for the protocol).
+ *
+ * variant `fair` — the minimal honest at-least-once loop: non-flowing `consume(500)`; per record one
+ *   `produce` with a delivery report (passthrough) or one awaited handler (io); a record's batch is
+ *   done when every report of the batch is in; the consumed positions of completed batches are
+ *   committed (async) every 1000 records or 1 s, and once more (sync) at the end.
+ * variant `consume` — its best consume-only loop: `consume(1000)`, count, commit every 1 s.
+ * variant `flowing` (stall only) — flowing mode (`consume()` with 'data' events) and a handler that
+ *   never finishes: shows what an unbounded read-ahead costs in memory.
+ */
+import type NodeRdkafka from 'node-rdkafka';
+import type { LibrdKafkaError, Message, TopicPartitionOffset } from 'node-rdkafka';
+import { KeyQueues, Meter, readConfig, sleep, Slots } from './common.js';
+
+const config = readConfig();
+// @confluentinc/kafka-javascript keeps node-rdkafka's API (it is its fork): the same loop runs on either.
+const Kafka = (
+  config.lib === 'ckjs' ? (await import('@confluentinc/kafka-javascript')).default : (await import('node-rdkafka')).default
+) as typeof NodeRdkafka;
+const { KafkaConsumer, Producer, CODES } = Kafka;
+const meter = new Meter(config.maxMs);
+const variant = config.variant ?? 'fair';
+const target = config.records > 0 ? config.records : Infinity;
+
+function connect(client: {
+  connect: (options: { timeout: number }, cb: (error: LibrdKafkaError | null) => void) => unknown;
+}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: 30_000 }, (error) => {
+      if (error) reject(new Error(`connect: ${error.message}`));
+      else resolve();
+    });
+  });
+}
+
+const consumer = new KafkaConsumer(
+  {
+    'bootstrap.servers': config.brokers,
+    'group.id': config.group,
+    'client.id': `bench-raw-${variant}`,
+    'enable.auto.commit': false,
+    // rxkafka sets it too: librdkafka's default 1 s back-off after a full fetch queue stalls the fetcher.
+    'fetch.queue.backoff.ms': 5,
+    // The default handler (assign) plus a 'rebalance' event, which opens the window.
+    rebalance_cb: true,
+  },
+  { 'auto.offset.reset': 'earliest' },
+);
+consumer.on('rebalance', (error: LibrdKafkaError) => {
+  if (error.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS) meter.assigned();
+});
+const produces = config.scenario === 'passthrough' || config.scenario === 'latency';
+const producer = produces
+  ? new Producer({
+      'bootstrap.servers': config.brokers,
+      'client.id': 'bench-raw-producer',
+      dr_cb: true,
+      'enable.idempotence': true,
+      'linger.ms': 5,
+    })
+  : undefined;
+await Promise.all([connect(consumer), ...(producer ? [connect(producer)] : [])]);
+producer?.setPollInterval(5);
+consumer.setDefaultConsumeTimeout(25);
+consumer.subscribe([config.topic]);
+
+if (config.scenario === 'stall') {
+  const held: Message[] = [];
+  const report = (): void => {
+    meter.report(`${String(held.length)} records handed to the stalled handler`);
+    process.exit(0);
+  };
+  const onRecord = (message: Message): void => {
+    meter.first();
+    if (held.length === 0) setTimeout(report, config.stallMs ?? 10_000);
+    held.push(message);
+    meter.records++;
+    meter.bytes += message.value?.length ?? 0;
+  };
+  if (variant === 'flowing') {
+    consumer.on('data', onRecord);
+    consumer.consume();
+  } else {
+    // The fair loop awaits its handler, which never settles: it stops consuming at the first record.
+    consumer.consume(500, (error, messages) => {
+      if (error) throw error;
+      const first = messages[0];
+      if (first) onRecord(first);
+    });
+    const poll = setInterval(() => {
+      if (meter.started) clearInterval(poll);
+      else
+        consumer.consume(500, (error, messages) => {
+          if (error) throw error;
+          const first = messages[0];
+          if (first) onRecord(first);
+        });
+    }, 30);
+  }
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const batchSize = variant === 'consume' ? 1000 : 500;
+  const consumeBatch = (n: number): Promise<Message[]> =>
+    new Promise((resolve, reject) => {
+      consumer.consume(n, (error: LibrdKafkaError | null | undefined, messages) => {
+        if (error) reject(new Error(`consume: ${error.message}`));
+        else resolve(messages);
+      });
+    });
+
+  // Completion tracking: a batch is committable once every record in it is done, and all batches before it.
+  interface Batch {
+    remaining: number;
+    readonly positions: Map<number, number>;
+    sealed: boolean;
+  }
+  const batches: Batch[] = [];
+  const committable = new Map<number, number>();
+  let done = 0;
+  meter.progress = () => done;
+  let sinceCommit = 0;
+  let lastCommit = performance.now();
+  let failure: Error | undefined;
+  let wakeDone: (() => void) | undefined;
+  const offsets = (): TopicPartitionOffset[] =>
+    [...committable].map(([partition, offset]) => ({ topic: config.topic, partition, offset }));
+  const advance = (): void => {
+    let head = batches[0];
+    while (head !== undefined && head.sealed && head.remaining === 0) {
+      for (const [p, o] of head.positions) committable.set(p, o);
+      batches.shift();
+      head = batches[0];
+    }
+  };
+  const maybeCommit = (): void => {
+    if (sinceCommit < 1000 && performance.now() - lastCommit < 1000) return;
+    advance();
+    if (committable.size > 0) consumer.commit(offsets());
+    sinceCommit = 0;
+    lastCommit = performance.now();
+  };
+  const recordDone = (batch: Batch): void => {
+    batch.remaining--;
+    done++;
+    sinceCommit++;
+    if (done >= target) wakeDone?.();
+    else maybeCommit();
+  };
+
+  producer?.on('delivery-report', (error: LibrdKafkaError | null | undefined, report) => {
+    if (error) failure ??= new Error(`delivery: ${error.message}`);
+    recordDone(report.opaque as Batch);
+  });
+  const tryProduce = (message: Message, batch: Batch): boolean => {
+    try {
+      producer?.produce(config.outTopic ?? '', null, message.value, message.key, Date.now(), batch);
+      return true;
+    } catch (error) {
+      if ((error as Partial<LibrdKafkaError>).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw error;
+      return false;
+    }
+  };
+  const slots = new Slots(config.concurrency ?? 1);
+  const keys = config.ordering === 'key' ? new KeyQueues() : undefined;
+  const delay = config.delayMs ?? 0;
+
+  let consumed = 0;
+  while (consumed < target) {
+    const messages = await consumeBatch(batchSize);
+    if (messages.length === 0) {
+      if (config.scenario !== 'passthrough' && config.scenario !== 'latency') maybeCommit();
+      continue;
+    }
+    meter.first();
+    const batch: Batch = { remaining: messages.length, positions: new Map(), sealed: false };
+    batches.push(batch);
+    for (const message of messages) {
+      batch.positions.set(message.partition, message.offset + 1);
+      meter.bytes += message.value?.length ?? 0;
+      consumed++;
+      if (config.scenario === 'consume') {
+        recordDone(batch);
+      } else if (config.scenario === 'io') {
+        await slots.take();
+        const work = (): Promise<void> => sleep(delay);
+        const run = keys ? keys.run(message.key?.toString() ?? '', work) : work();
+        void run.then(() => {
+          slots.give();
+          recordDone(batch);
+        });
+      } else {
+        while (!tryProduce(message, batch)) {
+          producer?.poll();
+          await sleep(5);
+        }
+      }
+    }
+    batch.sealed = true;
+    if (failure) throw failure;
+  }
+  if (done < target) await new Promise<void>((resolve) => (wakeDone = resolve));
+  if (failure) throw failure;
+  advance();
+  consumer.commitSync(offsets());
+  meter.records = done;
+  meter.report();
+  // Leaving the (throw-away) group is not measured; the result line is out.
+  process.exit(0);
+}
