@@ -7,6 +7,10 @@
  *
  * With KAFKA_BROKERS unset it runs on librdkafka's built-in mock cluster: nothing to install.
  * It exits 0 only when every generated record is accounted for.
+ *
+ * It serves the live status page (@rxkafka/observe) on http://127.0.0.1:9464/ (DEMO_STATUS_PORT),
+ * and keeps it up after the run: DEMO_KEEP=1 until Ctrl-C, else DEMO_KEEP_SECONDS (default 30 on a
+ * terminal, 0 otherwise).
  */
 import { z } from 'zod';
 import { runChain, type Outcome } from '@rxkafka/core';
@@ -23,6 +27,7 @@ import {
   type Logger,
   type MockCluster,
 } from '@rxkafka/kafka';
+import { observe, serveStatus, type StatusServer, type WatchedSource } from '@rxkafka/observe';
 import {
   CustomerDirectory,
   EnrichedOrder,
@@ -54,6 +59,9 @@ function sampledLogger(sample: number): Logger {
 }
 
 const RECORDS = Number(process.env['DEMO_RECORDS'] ?? 20_000);
+const STATUS_PORT = Number(process.env['DEMO_STATUS_PORT'] ?? 9464);
+const KEEP_FOREVER = process.env['DEMO_KEEP'] === '1';
+const KEEP_SECONDS = Number(process.env['DEMO_KEEP_SECONDS'] ?? (process.stdout.isTTY ? 30 : 0));
 const DEADLINE_MS = Number(process.env['DEMO_TIMEOUT_MS'] ?? 180_000);
 
 async function main(): Promise<number> {
@@ -76,6 +84,15 @@ async function main(): Promise<number> {
     });
     console.log(`Kafka cluster at ${brokers}`);
   }
+  // librdkafka's statistics feed the consumer lag on the status page.
+  consumerTuning = { ...consumerTuning, 'statistics.interval.ms': 1000 };
+  const monitor = observe({ logger: defaultLogger() });
+  const watched = <T extends WatchedSource>(source: T, name: string): T => {
+    monitor.watch(source, { name });
+    return source;
+  };
+  const status = await startStatusServer(monitor);
+  console.log(`status page: ${status.url}`);
   const run = String(Date.now());
   const expected = expectedCounts(RECORDS);
   const started = performance.now();
@@ -91,14 +108,17 @@ async function main(): Promise<number> {
   };
 
   const moduleAService = runService(
-    fromKafka<Order, EnrichState>({
-      brokers,
-      groupId: `demo-a-${run}`,
-      topics: [TOPICS.orders],
-      schema: Order,
-      rdkafka: consumerTuning,
-      signal: stop.signal,
-    }),
+    watched(
+      fromKafka<Order, EnrichState>({
+        brokers,
+        groupId: `demo-a-${run}`,
+        topics: [TOPICS.orders],
+        schema: Order,
+        rdkafka: consumerTuning,
+        signal: stop.signal,
+      }),
+      'module A',
+    ),
     (source) =>
       source.pipe(
         runChain(moduleA(directory), {
@@ -117,14 +137,17 @@ async function main(): Promise<number> {
     },
   );
   const moduleBService = runService(
-    fromKafka({
-      brokers,
-      groupId: `demo-b-${run}`,
-      topics: [TOPICS.enriched],
-      schema: EnrichedOrder,
-      rdkafka: consumerTuning,
-      signal: stop.signal,
-    }),
+    watched(
+      fromKafka({
+        brokers,
+        groupId: `demo-b-${run}`,
+        topics: [TOPICS.enriched],
+        schema: EnrichedOrder,
+        rdkafka: consumerTuning,
+        signal: stop.signal,
+      }),
+      'module B',
+    ),
     (source) =>
       source.pipe(
         runChain(moduleB(), { concurrency: 64, ordering: 'key' }),
@@ -139,15 +162,18 @@ async function main(): Promise<number> {
   );
   // The auditor reads the chain's two exits back, so the summary counts what Kafka really holds.
   const auditor = runService(
-    fromKafka({
-      brokers,
-      groupId: `demo-audit-${run}`,
-      topics: [TOPICS.scored, TOPICS.deadLetter],
-      schema: z.unknown(),
-      decode: (value) => value,
-      rdkafka: consumerTuning,
-      signal: stop.signal,
-    }),
+    watched(
+      fromKafka({
+        brokers,
+        groupId: `demo-audit-${run}`,
+        topics: [TOPICS.scored, TOPICS.deadLetter],
+        schema: z.unknown(),
+        decode: (value) => value,
+        rdkafka: consumerTuning,
+        signal: stop.signal,
+      }),
+      'auditor',
+    ),
     (source) => source.pipe(runChain([], { ordering: 'unordered' }), acknowledge()),
     {
       signal: stop.signal,
@@ -196,7 +222,38 @@ async function main(): Promise<number> {
     `  throughput           ${Math.round(produced / seconds).toLocaleString('en')} records/s through both modules (${seconds.toFixed(1)} s)`,
   );
   console.log(reconciled ? '  counts reconcile: in = out + dead-lettered + skipped' : '  COUNTS DO NOT RECONCILE');
+  await keepStatusPage(status);
+  monitor.close();
   return reconciled ? 0 : 1;
+}
+
+/** The status page on STATUS_PORT, or on a free port if that one is taken. */
+async function startStatusServer(monitor: ReturnType<typeof observe>): Promise<StatusServer> {
+  try {
+    return await serveStatus({ port: STATUS_PORT, monitor, title: 'rxkafka demo' });
+  } catch {
+    return serveStatus({ port: 0, monitor, title: 'rxkafka demo' });
+  }
+}
+
+/** Keeps the page up after the run: until Ctrl-C with DEMO_KEEP=1, else for KEEP_SECONDS. */
+async function keepStatusPage(status: StatusServer): Promise<void> {
+  if (KEEP_FOREVER || KEEP_SECONDS > 0) {
+    console.log(
+      `status page stays up at ${status.url} ${KEEP_FOREVER ? 'until Ctrl-C' : `for ${String(KEEP_SECONDS)} s (DEMO_KEEP=1 keeps it until Ctrl-C)`}`,
+    );
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        process.off('SIGINT', done);
+        resolve();
+      };
+      // The server alone does not keep the process alive; this timer does (2^31-1 ms: until Ctrl-C).
+      const timer = setTimeout(done, KEEP_FOREVER ? 2 ** 31 - 1 : KEEP_SECONDS * 1000);
+      process.once('SIGINT', done);
+    });
+  }
+  await status.close();
 }
 
 main().then(
