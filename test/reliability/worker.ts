@@ -9,6 +9,7 @@
  * stdout (`ready`, `progress` every 500 ms, `exit`, `fatal`) for the harness, and nothing else there.
  * SIGTERM/SIGINT stop it gracefully (runService); a pipeline failure exits with code 1.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { handler, runChain, type Ordering } from '@rxkafka/core';
 import { fromKafka, runService, toKafka, type Logger, type OutcomeCounts } from '@rxkafka/kafka';
@@ -68,6 +69,24 @@ function safeJson(object: object): string {
   } catch {
     return '[unserialisable]';
   }
+}
+
+// Lifecycle events (the public diagnostics channels) go to the log, for post-mortems of a run.
+for (const event of [
+  'consumer.assigned',
+  'consumer.revoked',
+  'consumer.commitFailed',
+  'consumer.error',
+  'consumer.stalled',
+  'consumer.state',
+  'consumer.paused',
+  'consumer.resumed',
+  'producer.error',
+  'producer.replaced',
+]) {
+  diagnosticsChannel.subscribe(`rxkafka:${event}`, (message) => {
+    process.stderr.write(`${new Date().toISOString()} EVENT ${event} ${safeJson(message as object)}\n`);
+  });
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
