@@ -48,7 +48,7 @@ function play(offset: number, fail: boolean): void {
   const error = new HandlerError('enrich', new Error('no such customer'));
   record.outcome = (
     fail ? { kind: 'failed', handler: 'enrich', error, source } : { kind: 'ok', source }
-  ) as RecordTrace['outcome'];
+  ) as NonNullable<RecordTrace['outcome']>;
   recordChannel.asyncEnd.publish(record);
   const produce: ProduceTrace = {
     topic: fail ? 'orders.dlq' : 'orders.enriched',

@@ -25,7 +25,7 @@ function serve(groupId: string, source: SourceRecord, handler: string, output: s
   handlerChannel.start.publish(h);
   h.result = 'continue';
   handlerChannel.asyncEnd.publish(h);
-  record.outcome = { kind: 'ok', source, attempt: 1 } as RecordTrace['outcome'];
+  record.outcome = { kind: 'ok', source, attempt: 1 } as NonNullable<RecordTrace['outcome']>;
   recordChannel.asyncEnd.publish(record);
   const produce: ProduceTrace = { topic: output, key: null, deadLetter: false, source, headers: {} };
   produceChannel.start.publish(produce);
