@@ -14,7 +14,7 @@ export const NO_DEFER_ERRORS = Object.freeze([]) as unknown as DeferError[];
  * Defers are never cancelled from outside: cleanup that started must be allowed to finish.
  */
 export function runDefers(
-  ctx: RecordContext<unknown, unknown>,
+  ctx: Pick<RecordContext<unknown, unknown>, 'defers' | 'closeDefers'>,
   end: AttemptEnd,
   timeoutMs: number,
   scheduler: SchedulerLike,

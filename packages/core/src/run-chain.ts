@@ -1,12 +1,24 @@
-import { asyncScheduler, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import {
+  asyncScheduler,
+  defer,
+  finalize,
+  mergeMap,
+  of,
+  tap,
+  throwError,
+  Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
+import { QueueOverflowError } from './errors.js';
 import type { ChainHandler, Handler } from './handler.js';
-import { Deadlines } from './deadlines.js';
-import { keyedPool, PoolGauges, type PoolSink, type PoolSlot, type PoolWork } from './merge-map-by-key.js';
+import { mergeByKeyInternals, Ready } from './merge-by-key-internals.js';
+import { PoolGauges } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
 import type { InvalidOutcome, Outcome } from './outcome.js';
-import { RecordRun, type ChainSettings } from './record-run.js';
+import { runRecord, type ChainSettings } from './run-record.js';
 import { retryPolicy, retrySchema, type RetryOptions } from './retry.js';
 
 /** What must not overlap: one key at a time, one partition at a time, or nothing. */
@@ -66,6 +78,16 @@ export type ChainInput<R, S> = Context<R, S> | InvalidOutcome;
  * Each record gets a deadline, retries, and defers that always run (in reverse order) before
  * its outcome is emitted. The stream never errors because one record failed: failures are outcomes.
  *
+ * Composition: the worker pool is `mergeMap` with the concurrency limit (`unordered`) or
+ * `mergeMapByKey` (`key`, `partition`); each record is one pipeline: its handlers in order, the
+ * deadline as RxJS `timeout` on `scheduler`, the outer signal (`abortWhen`), the defers awaited as
+ * the attempt's last step, and `retry({ count, delay })` around the attempt.
+ *
+ * A deadline does not release the key early: the signal aborts and an Observable or operator
+ * handler is unsubscribed at once, but a Promise cannot be cancelled, so the record (and, in `key`
+ * and `partition` mode, its key) stays held until that Promise settles, for at most `deferTimeout`.
+ * Defers the handler registers meanwhile run before the outcome; defers registered later run at once.
+ *
  * @example
  * ```ts
  * contexts$.pipe(
@@ -86,48 +108,76 @@ export function runChain<R, S>(
     throw new TypeError('runChain: chain must be an array of handlers (operators over contexts)');
   }
   const parsed = parseOptions(optionsSchema, options);
-  const scheduler = parsed.scheduler ?? asyncScheduler;
-  const timeoutMs = parsed.timeout ?? Number.POSITIVE_INFINITY;
   const settings: ChainSettings<R, S> = {
     // Handlers pass on the contexts they are given (checked per record), so the chain is homogeneous.
     handlers: [...chain] as unknown as Handler<R, S>[],
     handlerNames: chain.map((h, i) => h.handlerName ?? `handler#${String(i)}`),
-    timeoutMs,
-    deadlines: Number.isFinite(timeoutMs) ? new Deadlines(scheduler, timeoutMs) : undefined,
+    timeoutMs: parsed.timeout ?? Number.POSITIVE_INFINITY,
     deferTimeoutMs: parsed.deferTimeout ?? 5_000,
     staticDefers: parsed.defers ?? [],
     retry: retryPolicy(parsed.retry as RetryOptions<never, never> | undefined),
-    scheduler,
+    scheduler: parsed.scheduler ?? asyncScheduler,
   };
-  const keyOf = orderingKey(parsed.ordering ?? 'key');
-  const poolOptions = {
-    ...(parsed.concurrency === undefined ? {} : { concurrency: parsed.concurrency }),
-    ...(parsed.maxQueued === undefined ? {} : { maxQueued: parsed.maxQueued }),
-    ...(parsed.gauges === undefined ? {} : { gauges: parsed.gauges }),
+  const project = (input: ChainInput<R, S>): Observable<Outcome<R, S>> | Ready<Outcome<R, S>> => {
+    if (isRecordContext(input)) return runRecord(input as RecordContext<R, S>, settings);
+    if (isInvalidOutcome(input)) return new Ready<Outcome<R, S>>(input);
+    return throwError(() => new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'));
   };
-  return keyedPool(
-    (input: ChainInput<R, S>) => keyOf(input),
-    (input, slot, sink) => runRecord(input, settings, slot, sink),
-    poolOptions,
-  );
+  const pool = {
+    concurrency: parsed.concurrency ?? 16,
+    maxQueued: parsed.maxQueued ?? 10_000,
+    gauges: parsed.gauges ?? new PoolGauges(),
+  };
+  const ordering = parsed.ordering ?? 'key';
+  if (ordering === 'unordered') {
+    return mergeMapCounted((input: ChainInput<R, S>) => {
+      const projected = project(input);
+      return projected instanceof Ready ? of(projected.value) : projected;
+    }, pool);
+  }
+  // mergeMapByKey, with its internals called directly so that synchronous records skip a subscription.
+  const keyOf = orderingKey(ordering);
+  return (source) =>
+    new Observable<Outcome<R, S>>((subscriber) =>
+      mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
+    );
 }
 
-function runRecord<R, S>(
-  input: ChainInput<R, S>,
-  settings: ChainSettings<R, S>,
-  slot: PoolSlot,
-  sink: PoolSink<Outcome<R, S>>,
-): PoolWork | undefined {
-  if (!isRecordContext(input)) {
-    if (!isInvalidOutcome(input))
-      throw new TypeError('runChain: inputs must come from createContext() or be invalid outcomes');
-    sink.next(input);
-    sink.done(slot);
-    return undefined;
-  }
-  const run = new RecordRun(input as RecordContext<R, S>, settings, slot, sink);
-  run.start();
-  return run;
+/**
+ * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded).
+ */
+function mergeMapCounted<T, O>(
+  project: (value: T) => Observable<O>,
+  { concurrency, maxQueued, gauges }: { concurrency: number; maxQueued: number; gauges: PoolGauges },
+): OperatorFunction<T, O> {
+  return (source) =>
+    defer(() => {
+      // Values received and not yet started.
+      let queued = 0;
+      // Inner subscriptions running.
+      let active = 0;
+      return source.pipe(
+        tap(() => {
+          gauges.queued = ++queued;
+          if (queued > gauges.peakQueued) gauges.peakQueued = queued;
+          if (queued > maxQueued) throw new QueueOverflowError(maxQueued);
+        }),
+        mergeMap((value) => {
+          gauges.queued = --queued;
+          gauges.active = ++active;
+          if (active > gauges.peakActive) gauges.peakActive = active;
+          return project(value).pipe(
+            finalize(() => {
+              gauges.active = --active;
+            }),
+          );
+        }, concurrency),
+        finalize(() => {
+          gauges.active = 0;
+          gauges.queued = 0;
+        }),
+      );
+    });
 }
 
 function isInvalidOutcome(input: unknown): input is InvalidOutcome {

@@ -1,0 +1,71 @@
+import { TestScheduler } from 'rxjs/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { observableMatcher } from '@rxkafka/testing';
+import { abortWhen } from './abort-when.js';
+import { AbortedError } from './errors.js';
+
+describe('abortWhen', () => {
+  let testScheduler: TestScheduler;
+
+  beforeEach(() => {
+    testScheduler = new TestScheduler(observableMatcher);
+  });
+
+  it('mirrors the source while the signal is quiet', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a-b-|');
+      expectObservable(source.pipe(abortWhen(new AbortController().signal))).toBe('-a-b-|');
+      expectSubscriptions(source.subscriptions).toBe('^----!');
+    });
+  });
+
+  it('errors with the abort reason and unsubscribes the source', () => {
+    const controller = new AbortController();
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a---b-|');
+      testScheduler.schedule(() => controller.abort(new Error('revoked')), 3);
+      expectObservable(source.pipe(abortWhen(controller.signal))).toBe(
+        '-a-#',
+        undefined,
+        new AbortedError(new Error('revoked')),
+      );
+      expectSubscriptions(source.subscriptions).toBe('^--!');
+    });
+  });
+
+  it('errors at once, without subscribing, when the signal already aborted', () => {
+    const controller = new AbortController();
+    controller.abort(new Error('shutdown'));
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a-|');
+      expectObservable(source.pipe(abortWhen(controller.signal))).toBe(
+        '#',
+        undefined,
+        new AbortedError(new Error('shutdown')),
+      );
+      expectSubscriptions(source.subscriptions).toBe([]);
+    });
+  });
+
+  it('leaves no listener behind, whether the source completes or is unsubscribed', () => {
+    const controller = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const { signal } = controller;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => {
+      added++;
+      add(...args);
+    };
+    signal.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => {
+      removed++;
+      remove(...args);
+    };
+    testScheduler.run(({ cold, expectObservable }) => {
+      expectObservable(cold('-a|').pipe(abortWhen(signal))).toBe('-a|');
+      expectObservable(cold('-a---|').pipe(abortWhen(signal)), '^-!').toBe('-a-');
+    });
+    expect([added, removed]).toEqual([2, 2]);
+  });
+});

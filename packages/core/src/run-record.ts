@@ -1,0 +1,438 @@
+import {
+  catchError,
+  defer,
+  isObservable,
+  map,
+  mergeMap,
+  Observable,
+  of,
+  retry,
+  throwError,
+  timeout,
+  timer,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
+import { abortWhen } from './abort-when.js';
+import { Ready } from './merge-by-key-internals.js';
+import type { AttemptEnd, Context, DeferFn, RecordContext } from './context.js';
+import { NO_DEFER_ERRORS, runDefers } from './defers.js';
+import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
+import {
+  applyToOne,
+  BREAK,
+  callBody,
+  isLiftedHandler,
+  isNamedHandler,
+  isPromiseLike,
+  type Handler,
+  type HandlerResult,
+} from './handler.js';
+import type { Outcome } from './outcome.js';
+import type { RetryPolicy } from './retry.js';
+
+/** runChain's options after validation and defaults. */
+export interface ChainSettings<R, S> {
+  readonly handlers: readonly Handler<R, S>[];
+  readonly handlerNames: readonly string[];
+  /** Per-attempt deadline; `Infinity` for none. */
+  readonly timeoutMs: number;
+  readonly deferTimeoutMs: number;
+  readonly staticDefers: readonly DeferFn[];
+  readonly retry: RetryPolicy;
+  readonly scheduler: SchedulerLike;
+}
+
+type Failure = HandlerError | DeadlineExceededError | AbortedError;
+type Verdict = 'ok' | 'break';
+
+/** How one attempt ended, after its defers ran. */
+class AttemptResult<R, S> {
+  constructor(
+    readonly ctx: RecordContext<R, S>,
+    readonly end: AttemptEnd,
+    /** The handler where the chain stopped (or the last one, for `ok`). */
+    readonly handler: string,
+    readonly error: Failure | undefined,
+    readonly deferErrors: DeferError[],
+  ) {}
+}
+
+/** One attempt in progress: where its chain is, and whether a handler's Promise is still out. */
+class Attempt<R, S> {
+  // Index of the handler running now (or where the chain stopped).
+  position = 0;
+  // True once the attempt's end is known; a later unsubscription must not end it again.
+  ended = false;
+  // True while a handler's Promise has not settled (a Promise cannot be cancelled).
+  promisePending = false;
+  // Called when that Promise settles; set while the attempt waits for it after a timeout or abort.
+  onPromiseSettled: (() => void) | undefined;
+
+  constructor(
+    readonly ctx: RecordContext<R, S>,
+    readonly settings: ChainSettings<R, S>,
+  ) {}
+
+  handlerName(): string {
+    return this.settings.handlerNames[this.position] ?? 'none';
+  }
+}
+
+/**
+ * One record's pipeline: attempts (handlers in order, the deadline, the outer signal, then the
+ * defers, awaited), retried with `retry({ count, delay })`, ending in exactly one outcome.
+ * Synchronous handlers run when the worker starts the record; only a chain that goes asynchronous
+ * is wrapped in a deadline and an abort listener, since nothing can interrupt a synchronous one.
+ * A record whose chain finished synchronously (and is not retried) returns `Ready` with its outcome
+ * instead of an Observable: the pool emits it without a subscription.
+ */
+export function runRecord<R, S>(
+  first: RecordContext<R, S>,
+  settings: ChainSettings<R, S>,
+): Observable<Outcome<R, S>> | Ready<Outcome<R, S>> {
+  const { scheduler, retry: policy } = settings;
+  const startedAt = scheduler.now();
+  const toOutcome = (result: AttemptResult<R, S>): Outcome<R, S> => outcomeOf(result, scheduler.now() - startedAt);
+  const firstAttempt = runAttempt(new Attempt(first, settings));
+  // A synchronous attempt that will not be retried needs no pipeline at all.
+  if (firstAttempt instanceof AttemptResult) {
+    const decision = retryDecision(firstAttempt, policy);
+    if (decision === false) return new Ready(toOutcome(firstAttempt));
+    if (decision !== true) return new Ready(toOutcome(decision));
+  }
+  if (policy.maxAttempts === 1) return asObservable(firstAttempt).pipe(map(toOutcome));
+
+  // The context of the latest attempt; a retry makes the next one from it.
+  let ctx = first;
+  // The latest attempt's result, for an abort during the backoff that follows it.
+  let latest: AttemptResult<R, S> | undefined;
+  return defer(() => {
+    if (latest === undefined) return asObservable(firstAttempt);
+    ctx = ctx.nextAttempt(Number.POSITIVE_INFINITY);
+    return asObservable(runAttempt(new Attempt(ctx, settings)));
+  }).pipe(
+    mergeMap((result) => {
+      latest = result;
+      const again = retryDecision(result, policy);
+      return again === true ? throwError(() => result) : of(again === false ? result : again);
+    }),
+    retry({
+      count: policy.maxAttempts - 1,
+      delay: (_result, retryCount) => {
+        const wait = timer(policy.delayAfter(retryCount), scheduler);
+        return ctx.outerSignal === undefined ? wait : wait.pipe(abortWhen(ctx.outerSignal));
+      },
+    }),
+    catchError((error: unknown) => {
+      // Shutdown or revoke during the backoff: the record ends aborted, without another attempt.
+      if (error instanceof AbortedError && latest !== undefined) {
+        return of(new AttemptResult(ctx, 'aborted', latest.handler, error, NO_DEFER_ERRORS));
+      }
+      return throwError(() => error);
+    }),
+    map(toOutcome),
+  );
+}
+
+function asObservable<T>(value: T | Observable<T>): Observable<T> {
+  return isObservable(value) ? value : of(value);
+}
+
+/**
+ * True to retry; false to end with this result; or a replacement result when the `retryable`
+ * predicate threw (user code that breaks fails its own record, never the stream).
+ */
+function retryDecision<R, S>(result: AttemptResult<R, S>, policy: RetryPolicy): boolean | AttemptResult<R, S> {
+  if ((result.end !== 'failed' && result.end !== 'timeout') || result.ctx.attempt >= policy.maxAttempts) return false;
+  try {
+    return policy.retryable(result.error as HandlerError | DeadlineExceededError, result.ctx);
+  } catch (error) {
+    const cause = toError(error);
+    const failure = new HandlerError(result.handler, new Error(`retry.retryable threw: ${cause.message}`, { cause }));
+    return new AttemptResult(result.ctx, 'failed', result.handler, failure, result.deferErrors);
+  }
+}
+
+/** One attempt: the handlers, bounded by the deadline and the outer signal, then the defers. */
+function runAttempt<R, S>(attempt: Attempt<R, S>): AttemptResult<R, S> | Observable<AttemptResult<R, S>> {
+  const { ctx, settings } = attempt;
+  for (const defer of settings.staticDefers) ctx.defer(defer);
+  const outer = ctx.outerSignal;
+  if (outer?.aborted === true) return endAttempt(attempt, 'aborted', new AbortedError(outer.reason));
+  const { timeoutMs, scheduler } = settings;
+  if (timeoutMs !== Number.POSITIVE_INFINITY) ctx.deadline = scheduler.now() + timeoutMs;
+
+  const first = advance(attempt, 0);
+  // A synchronous chain has its verdict already: straight to the defers.
+  if (first === 'ok' || first === 'break') return endAttempt(attempt, first, undefined);
+  if (first instanceof HandlerError) return endAttempt(attempt, 'failed', first);
+
+  let verdict$ = handlersFrom(attempt, first);
+  if (outer !== undefined) verdict$ = verdict$.pipe(abortWhen(outer));
+  if (timeoutMs !== Number.POSITIVE_INFINITY) {
+    verdict$ = verdict$.pipe(
+      timeout({
+        first: Math.max(0, ctx.deadline - scheduler.now()),
+        scheduler,
+        with: () => throwError(() => new DeadlineExceededError(attempt.handlerName(), timeoutMs)),
+      }),
+    );
+  }
+  return verdict$.pipe(thenDefers(attempt));
+}
+
+/**
+ * The attempt's `finalize`, awaited: when the chain emits its verdict or fails, end the attempt
+ * (defers run, awaited) and emit its result; when it is unsubscribed first (shutdown), end it as
+ * aborted: its defers still run, and nothing is emitted.
+ */
+function thenDefers<R, S>(attempt: Attempt<R, S>): OperatorFunction<Verdict, AttemptResult<R, S>> {
+  return (verdict$) =>
+    new Observable<AttemptResult<R, S>>((subscriber) => {
+      // The defers step, once the chain has ended.
+      let defers: Subscription | undefined;
+      const end = (result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): void => {
+        if (result instanceof AttemptResult) {
+          subscriber.next(result);
+          subscriber.complete();
+        } else {
+          defers = result.subscribe(subscriber);
+        }
+      };
+      const chain = verdict$.subscribe({
+        next: (verdict) => {
+          end(endAttempt(attempt, verdict, undefined));
+        },
+        error: (error: unknown) => {
+          if (error instanceof DeadlineExceededError) end(endAttempt(attempt, 'timeout', error));
+          else if (error instanceof AbortedError) end(endAttempt(attempt, 'aborted', error));
+          else end(endAttempt(attempt, 'failed', asHandlerError(attempt, error)));
+        },
+      });
+      return () => {
+        chain.unsubscribe();
+        defers?.unsubscribe();
+        if (attempt.ended) return;
+        const aborted = endAttempt(attempt, 'aborted', new AbortedError('unsubscribed'));
+        if (!(aborted instanceof AttemptResult)) aborted.subscribe();
+      };
+    });
+}
+
+/** A handler's result that must be waited for: an Observable, a PromiseLike, or a plain operator. */
+class Pending {
+  constructor(
+    /** Emits the verdict (its last value), or, for an operator, the context to continue. */
+    readonly result: Observable<unknown> | PromiseLike<unknown>,
+    readonly index: number,
+    /** A plain operator: continues if it emitted the context, breaks if it emitted nothing. */
+    readonly isOperator: boolean,
+  ) {}
+}
+
+/**
+ * Runs handlers from `index` on, synchronous ones in this loop, until the chain ends (its verdict,
+ * or the failure) or a handler returns something to wait for.
+ */
+function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | HandlerError | Pending {
+  const { ctx, settings } = attempt;
+  const { handlers } = settings;
+  for (let i = index; i < handlers.length; i++) {
+    attempt.position = i;
+    const current = handlers[i];
+    if (current === undefined) break;
+    if (!isLiftedHandler<R, S>(current)) {
+      const operator = isNamedHandler<R, S>(current) ? current.operator : current;
+      const given: Context<R, S> = ctx;
+      return new Pending(applyToOne(operator, given, attempt.handlerName()), i, true);
+    }
+    let result: HandlerResult;
+    try {
+      result = callBody(current, ctx);
+    } catch (error) {
+      return asHandlerError(attempt, error);
+    }
+    if (result === undefined) continue;
+    if (result === BREAK) return 'break';
+    if (isObservable(result)) return new Pending(result, i, false);
+    if (isPromiseLike(result)) return new Pending(result, i, false);
+  }
+  return 'ok';
+}
+
+/**
+ * The rest of a chain that went asynchronous: each pending result is subscribed in turn (handlers
+ * never overlap within a record), the synchronous handlers between them run in `advance`'s loop.
+ * Emits the verdict, or errors with the handler's failure. Unsubscribing cancels the running step.
+ */
+function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<Verdict> {
+  return new Observable<Verdict>((subscriber) => {
+    // The step running now.
+    let running: Subscription | undefined;
+    // The step's verdict is in: stop, fail, or run the handlers after it.
+    const stepDone = (pending: Pending, broke: boolean): void => {
+      const next = broke ? 'break' : advance(attempt, pending.index + 1);
+      if (next instanceof Pending) {
+        follow(next);
+      } else if (next instanceof HandlerError) {
+        subscriber.error(next);
+      } else {
+        subscriber.next(next);
+        subscriber.complete();
+      }
+    };
+    const stepFailed = (error: unknown): void => {
+      subscriber.error(asHandlerError(attempt, error));
+    };
+    const follow = (pending: Pending): void => {
+      const { result } = pending;
+      if (!isObservable(result)) {
+        // A Promise needs no Observable of its own: `awaitPromise` calls back at most once.
+        awaitPromise(
+          result,
+          attempt,
+          (verdict) => {
+            if (!subscriber.closed) stepDone(pending, verdict === BREAK);
+          },
+          (error) => {
+            if (!subscriber.closed) stepFailed(error);
+          },
+        );
+        return;
+      }
+      // The step's last value, and whether it emitted at all.
+      let last: unknown;
+      let emitted = false;
+      let done = false;
+      const subscription = result.subscribe({
+        next: (value) => {
+          last = value;
+          emitted = true;
+        },
+        error: (error: unknown) => {
+          done = true;
+          stepFailed(error);
+        },
+        complete: () => {
+          done = true;
+          stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
+        },
+      });
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
+      if (!done) running = subscription;
+    };
+    follow(first);
+    return () => {
+      running?.unsubscribe();
+    };
+  });
+}
+
+/**
+ * Waits for a handler's PromiseLike. Only its first settlement counts (a hand-made thenable may call
+ * back twice, synchronously, or throw from `then`). The attempt learns when it settles even after
+ * the record stopped waiting for it (deadline, abort), so its defers can wait for it.
+ */
+function awaitPromise<R, S>(
+  promise: PromiseLike<unknown>,
+  attempt: Attempt<R, S>,
+  onValue: (value: unknown) => void,
+  onError: (error: unknown) => void,
+): void {
+  let settled = false;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    attempt.promisePending = false;
+    attempt.onPromiseSettled?.();
+    return true;
+  };
+  attempt.promisePending = true;
+  try {
+    promise.then(
+      (value) => {
+        if (settle()) onValue(value);
+      },
+      (error: unknown) => {
+        if (settle()) onError(error);
+      },
+    );
+  } catch (error) {
+    if (settle()) onError(error);
+  }
+}
+
+/**
+ * Ends an attempt: aborts its signal on timeout or abort, waits for a pending handler Promise
+ * (bounded by deferTimeout: the record and its key stay held meanwhile), runs the defers (awaited,
+ * each bounded by deferTimeout), then emits the result. Defers are never cancelled once started.
+ */
+function endAttempt<R, S>(
+  attempt: Attempt<R, S>,
+  end: AttemptEnd,
+  error: Failure | undefined,
+): AttemptResult<R, S> | Observable<AttemptResult<R, S>> {
+  attempt.ended = true;
+  const { ctx, settings } = attempt;
+  // Work still in flight must learn it is no longer wanted before cleanup starts.
+  if (end === 'timeout' || end === 'aborted') ctx.abort(error);
+  const handler = attempt.handlerName();
+  // Most records register no defers and wait on nothing.
+  if (ctx.defers.length === 0 && !attempt.promisePending) {
+    ctx.closeDefers(end);
+    return new AttemptResult(ctx, end, handler, error, NO_DEFER_ERRORS);
+  }
+  return new Observable<AttemptResult<R, S>>((subscriber) => {
+    const { deferTimeoutMs, scheduler } = settings;
+    const runTheDefers = (): void => {
+      runDefers(ctx, end, deferTimeoutMs, scheduler, (deferErrors) => {
+        subscriber.next(new AttemptResult(ctx, end, handler, error, deferErrors));
+        subscriber.complete();
+      });
+    };
+    if (!attempt.promisePending) {
+      runTheDefers();
+      return;
+    }
+    let grace: Subscription | undefined;
+    const stopWaiting = (): void => {
+      if (attempt.onPromiseSettled === undefined) return;
+      attempt.onPromiseSettled = undefined;
+      grace?.unsubscribe();
+      runTheDefers();
+    };
+    attempt.onPromiseSettled = stopWaiting;
+    if (deferTimeoutMs !== Number.POSITIVE_INFINITY) grace = scheduler.schedule(stopWaiting, deferTimeoutMs);
+  });
+}
+
+function asHandlerError<R, S>(attempt: Attempt<R, S>, error: unknown): HandlerError {
+  return error instanceof HandlerError ? error : new HandlerError(attempt.handlerName(), toError(error));
+}
+
+function outcomeOf<R, S>(result: AttemptResult<R, S>, durationMs: number): Outcome<R, S> {
+  const { ctx, end, handler, error, deferErrors } = result;
+  const common = {
+    context: ctx,
+    source: ctx.source,
+    attempt: ctx.attempt,
+    durationMs,
+    deferErrors,
+    ack: ctx.ack,
+    nack: ctx.nack,
+  };
+  switch (end) {
+    case 'ok':
+      return { kind: 'ok', ...common };
+    case 'break':
+      return { kind: 'break', handler, ...common };
+    case 'failed':
+      return { kind: 'failed', handler, error: error as HandlerError, ...common };
+    case 'timeout':
+      return { kind: 'timeout', handler, error: error as DeadlineExceededError, ...common };
+    case 'aborted':
+      return { kind: 'aborted', handler, error: error as AbortedError, ...common };
+  }
+}
