@@ -100,3 +100,76 @@ test('a slow record holding the commit back shows in stats and is logged after t
   }
   await service;
 });
+
+test('maxUncommitted bounds what a crash would replay: nothing more is fetched behind a stuck head', async () => {
+  const N = 400;
+  const LIMIT = 50;
+  const topic = unique('hol-cap');
+  await newTopics([{ topic, partitions: 1 }]);
+  const b = brokers();
+  await produceRecords(
+    b,
+    Array.from({ length: N }, (_, id) => ({
+      topic,
+      key: id === 0 ? 'hot' : `k${String(id)}`,
+      value: JSON.stringify({ id }),
+    })),
+  );
+  let release: () => void = () => undefined;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  const source = fromKafka<Item>({
+    brokers: b,
+    groupId: unique('hol-cap'),
+    topics: [topic],
+    schema: Item,
+    maxUncommitted: LIMIT,
+    logger: capturingLogger(),
+    rdkafka: CONSUMER_TUNING,
+  });
+  let ok = 0;
+  const service = runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain(
+          [
+            handler<Item, Record<string, unknown>>('work', async (ctx) => {
+              if (ctx.record.id === 0) await slow;
+            }),
+          ],
+          { concurrency: 16, ordering: 'key' },
+        ),
+        acknowledge({ logger: capturingLogger() }),
+      ),
+    {
+      handleSignals: false,
+      logger: capturingLogger(),
+      onOutcome: (outcome) => {
+        if (outcome.kind === 'ok') ok++;
+      },
+    },
+  );
+  try {
+    await waitFor(
+      () => ok >= LIMIT - 1,
+      30_000,
+      () => `the records behind the slow one (ok ${String(ok)})`,
+    );
+    // Longer than pauseAfter (1 s) and a stats round: the source stays at the cap and pauses.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(source.stats.consumed, JSON.stringify(source.stats)).toBe(LIMIT);
+    expect(source.stats.uncommitted, JSON.stringify(source.stats)).toBe(LIMIT);
+    expect(source.stats.paused, JSON.stringify(source.stats)).toBe(true);
+    release();
+    await waitFor(
+      () => ok === N,
+      30_000,
+      () => `every record once the head finished (ok ${String(ok)}, ${JSON.stringify(source.stats)})`,
+    );
+    expect(source.stats.peakInFlight).toBeLessThanOrEqual(LIMIT);
+  } finally {
+    release();
+    await source.stop();
+  }
+  await service;
+});

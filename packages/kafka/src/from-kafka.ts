@@ -37,6 +37,14 @@ export interface FromKafkaOptions<R, S> {
   readonly maxInFlight?: number;
   /** Bytes (keys + values) of unsettled records; at this size partitions pause. Default 64 MiB. */
   readonly maxInFlightBytes?: number;
+  /**
+   * Records fetched and not yet covered by a commit: in flight, completed behind a slower record of
+   * their partition, or completed since the last commit. At this count the source waits (and pauses
+   * after `pauseAfter`) as it does at `maxInFlight`, so after a crash at most this many records are
+   * processed again. It costs throughput when a slow record holds a partition's commit back, since
+   * nothing more is fetched until it finishes. Default: no limit.
+   */
+  readonly maxUncommitted?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
   readonly resumeAt?: number;
   /**
@@ -141,6 +149,8 @@ export class SourceStats {
   stalls = 0;
   /** Completed records that cannot be committed yet because an older record of their partition is not done. */
   heldBack = 0;
+  /** Records fetched and not covered by a commit (a crash would replay them). Refreshed every second. */
+  uncommitted = 0;
   /** Per partition, the record holding the commit back, if completed records wait behind it. Refreshed every second. */
   headOfLine: readonly HeadOfLine[] = [];
   commits = 0;
@@ -187,6 +197,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
+  maxUncommitted: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
   pauseAfter: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   batchSize: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
@@ -311,6 +322,7 @@ interface Settings<R, S> {
   readonly makeState: () => S;
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
+  readonly maxUncommitted: number;
   readonly resumeAt: number;
   readonly pauseAfter: number;
   readonly batchSize: number;
@@ -349,6 +361,7 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
     makeState: options.state ?? ((): S => ({}) as S),
     maxInFlight,
     maxInFlightBytes,
+    maxUncommitted: parsed.maxUncommitted ?? Infinity,
     resumeAt: parsed.resumeAt ?? 0.5,
     pauseAfter: parsed.pauseAfter ?? 1000,
     batchSize: parsed.batchSize ?? 500,
@@ -430,6 +443,8 @@ class ConsumerSession<R, S> {
   // A commit was sent and its result has not arrived.
   #commitPending = false;
   #commitTimer: NodeJS.Timeout | undefined;
+  // Records fetched while only maxUncommitted was reached, waiting for room (bounded by batchSize).
+  readonly #stash: { readonly record: SourceRecord; readonly part: PartitionState | undefined }[] = [];
   // Wakes the poll loop when a record settles while it waits for room.
   #onRoom: (() => void) | undefined;
   // Resolves a stop()'s wait when nothing is in flight.
@@ -533,11 +548,27 @@ class ConsumerSession<R, S> {
     // When in-flight records first hit a limit; pausing waits a moment, since a resume costs a re-fetch.
     let fullSince: number | undefined;
     while (this.source.state === 'running' || this.source.state === 'draining') {
+      this.dispatchStash();
       if (this.isFull() && !stats.paused && this.#accepting) {
         fullSince ??= performance.now();
         const waited = performance.now() - fullSince;
         if (waited < pauseAfter) {
           this.#heldAt = performance.now();
+          if (this.onlyUncommittedFull() && this.#stash.length < batchSize) {
+            // At maxUncommitted a commit frees room, and its result is only served inside consume:
+            // poll one record at a time, keeping what arrives aside (untracked, so never replayed).
+            this.commitAsync();
+            let records: SourceRecord[];
+            try {
+              records = await consumer.consume(1);
+            } catch (error) {
+              if (!this.nativeError(error as KafkaError)) return;
+              await sleep(100);
+              continue;
+            }
+            this.stashAll(records);
+            continue;
+          }
           await this.roomOrTimeout(Math.min(pauseAfter - waited, this.settings.pollTimeout * 4));
           continue;
         }
@@ -546,7 +577,7 @@ class ConsumerSession<R, S> {
       }
       this.applyBackpressure(consumer);
       // Poll even while paused: rebalance and commit callbacks are only served inside consume.
-      const room = maxInFlight - stats.inFlight;
+      const room = Math.min(maxInFlight - stats.inFlight, this.settings.maxUncommitted - this.uncommittedCount());
       const max = stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
       let records: SourceRecord[];
       try {
@@ -556,14 +587,55 @@ class ConsumerSession<R, S> {
         await sleep(100);
         continue;
       }
-      for (const record of records) this.dispatch(record);
+      if (this.#stash.length > 0) this.stashAll(records);
+      else for (const record of records) this.dispatch(record);
+    }
+  }
+
+  /** True when maxUncommitted is the only limit reached. */
+  private onlyUncommittedFull(): boolean {
+    return (
+      this.stats.inFlight < this.settings.maxInFlight &&
+      this.stats.inFlightBytes < this.settings.maxInFlightBytes &&
+      this.uncommittedCount() >= this.settings.maxUncommitted
+    );
+  }
+
+  /** Keeps fetched records aside, in order, with the assignment they were fetched under. */
+  private stashAll(records: readonly SourceRecord[]): void {
+    for (const record of records)
+      this.#stash.push({ record, part: this.#partitions.get(tpKey(record.topic, record.partition)) });
+  }
+
+  /** Dispatches stashed records while there is room; those of a partition since revoked are dropped. */
+  private dispatchStash(): void {
+    while (this.#stash.length > 0 && !this.isFull()) {
+      const entry = this.#stash.shift();
+      if (entry === undefined) return;
+      const { record, part } = entry;
+      if (part === undefined || this.#partitions.get(tpKey(record.topic, record.partition)) !== part) {
+        // Fetched under an assignment that is gone: never tracked, so the next owner reads it again.
+        this.stats.dropped++;
+        continue;
+      }
+      this.dispatch(record);
     }
   }
 
   private isFull(): boolean {
     return (
-      this.stats.inFlight >= this.settings.maxInFlight || this.stats.inFlightBytes >= this.settings.maxInFlightBytes
+      this.stats.inFlight >= this.settings.maxInFlight ||
+      this.stats.inFlightBytes >= this.settings.maxInFlightBytes ||
+      this.uncommittedCount() >= this.settings.maxUncommitted
     );
+  }
+
+  /** Records a crash would replay; summed only when maxUncommitted is set. */
+  private uncommittedCount(): number {
+    if (this.settings.maxUncommitted === Infinity) return 0;
+    let count = 0;
+    for (const state of this.#partitions.values()) count += state.offsets.uncommittedCount;
+    return count;
   }
 
   /** Resolves when a record settles and frees room, or after `timeoutMs`. */
@@ -594,7 +666,8 @@ class ConsumerSession<R, S> {
       stats.paused &&
       this.#accepting &&
       stats.inFlight <= maxInFlight * resumeAt &&
-      stats.inFlightBytes <= maxInFlightBytes * resumeAt
+      stats.inFlightBytes <= maxInFlightBytes * resumeAt &&
+      this.uncommittedCount() <= this.settings.maxUncommitted * resumeAt
     ) {
       // Every partition this source paused, not just a list of those assigned now. A revoking one
       // stays paused until it is unassigned (revoke() resumes it then); its records would be dropped.
@@ -687,6 +760,9 @@ class ConsumerSession<R, S> {
     }
     stats.headOfLine = heads;
     stats.heldBack = heldBack;
+    let uncommitted = 0;
+    for (const state of this.#partitions.values()) uncommitted += state.offsets.uncommittedCount;
+    stats.uncommitted = uncommitted;
     void this.checkStalls();
   }
 
@@ -951,6 +1027,8 @@ class ConsumerSession<R, S> {
       this.#partitions.get(tpKey(topic, partition))?.offsets.markCommitted(offset);
     }
     this.stats.commits++;
+    // Under maxUncommitted, a commit frees room.
+    this.#onRoom?.();
     const latencyMs = performance.now() - this.#commitSentAt;
     publish('consumer.committed', { groupId: this.settings.groupId, offsets, latencyMs });
   }

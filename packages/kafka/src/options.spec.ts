@@ -16,6 +16,7 @@ describe('fromKafka options', () => {
     [{ ...base, schema: { parse: () => 1 } }, 'schema'],
     [{ ...base, maxInFlight: 0 }, 'maxInFlight'],
     [{ ...base, resumeAt: 1.5 }, 'resumeAt'],
+    [{ ...base, maxUncommitted: 0 }, 'maxUncommitted'],
     [{ ...base, stallTimeout: 999 }, 'stallTimeout'],
     [{ ...base, stallTimeout: '30s' }, 'stallTimeout'],
     [{ ...base, headOfLineWarnAfter: 0 }, 'headOfLineWarnAfter'],

@@ -64,6 +64,36 @@ describe('PartitionOffsets', () => {
     expect(offsets.committable).toBe(8);
   });
 
+  it('counts the records a crash would replay: everything tracked and not covered by a commit', () => {
+    const offsets = new PartitionOffsets();
+    const tickets = [10, 11, 12, 13, 14].map((offset) => offsets.track(offset));
+    expect(offsets.uncommittedCount).toBe(5);
+    offsets.done(tickets[0]!);
+    offsets.done(tickets[1]!);
+    offsets.done(tickets[3]!);
+    expect(offsets.uncommittedCount).toBe(5);
+    offsets.markCommitted(offsets.committable!);
+    expect(offsets.uncommittedCount).toBe(3);
+    offsets.markCommitted(11); // a stale result changes nothing
+    expect(offsets.uncommittedCount).toBe(3);
+    offsets.done(tickets[2]!);
+    offsets.done(tickets[4]!);
+    offsets.markCommitted(15);
+    expect(offsets.uncommittedCount).toBe(0);
+  });
+
+  it('keeps counting right across compaction', () => {
+    const offsets = new PartitionOffsets();
+    const tickets = Array.from({ length: 5000 }, (_, i) => offsets.track(i));
+    for (const ticket of tickets.slice(0, 4000)) offsets.done(ticket);
+    expect(offsets.uncommittedCount).toBe(5000);
+    offsets.markCommitted(offsets.committable!);
+    expect(offsets.uncommittedCount).toBe(1000);
+    for (const ticket of tickets.slice(4000)) offsets.done(ticket);
+    offsets.markCommitted(5000);
+    expect(offsets.uncommittedCount).toBe(0);
+  });
+
   it('ignores a second completion of the same offset', () => {
     const offsets = new PartitionOffsets();
     const first = offsets.track(0);

@@ -23,6 +23,8 @@ export class PartitionOffsets {
   #committed: number | undefined;
   // Records done beyond the commit point: completed, but held back from the commit by the head.
   #doneAhead = 0;
+  // Ticket of the first record the last successful commit does not cover.
+  #committedTicket = 0;
 
   /** Records handed out and not yet settled. */
   inFlight = 0;
@@ -88,6 +90,24 @@ export class PartitionOffsets {
 
   markCommitted(offset: number): void {
     if (this.#committed === undefined || offset > this.#committed) this.#committed = offset;
+    // Tickets compacted away are all below the head; they are covered once a kept one is.
+    const firstKept = this.#offsets[0];
+    const coversCompacted = firstKept === undefined ? offset >= (this.#committable ?? Infinity) : firstKept <= offset;
+    if (this.#committedTicket < this.#first && coversCompacted) this.#committedTicket = this.#first;
+    const next = this.#first + this.#offsets.length;
+    while (this.#committedTicket < next && this.#committedTicket >= this.#first) {
+      const tracked = this.#offsets[this.#committedTicket - this.#first];
+      if (tracked === undefined || tracked >= offset) break;
+      this.#committedTicket++;
+    }
+  }
+
+  /**
+   * Records tracked and not covered by a successful commit: in flight, done behind the head, or done
+   * since the last commit. After a crash, these are processed again.
+   */
+  get uncommittedCount(): number {
+    return this.#first + this.#offsets.length - this.#committedTicket;
   }
 
   /** Drops the passed prefix once it dominates, keeping memory proportional to what is in flight. */
