@@ -19,6 +19,12 @@ export class KafkaError extends RxKafkaError {
   }
 }
 
+/** The broker refused the credentials (SASL or SSL). Never retried: the configuration must change. */
+export class AuthenticationError extends KafkaError {}
+
+/** The broker's ACLs deny an operation on a topic, group or cluster. Never retried: an ACL must change. */
+export class AuthorizationError extends KafkaError {}
+
 /** A produce failed after librdkafka's own retries. The record was not acknowledged. */
 export class DeliveryError extends KafkaError {}
 

@@ -11,7 +11,14 @@ export {
   type SettledMessage,
   type StatisticsMessage,
 } from './diagnostics.js';
-export { DeliveryError, KafkaError, LifecycleError, MissingSinkError } from './errors.js';
+export {
+  AuthenticationError,
+  AuthorizationError,
+  DeliveryError,
+  KafkaError,
+  LifecycleError,
+  MissingSinkError,
+} from './errors.js';
 export {
   fromKafka,
   KafkaSource,

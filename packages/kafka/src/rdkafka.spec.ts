@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryError, KafkaError } from './errors.js';
+import { AuthenticationError, AuthorizationError, DeliveryError, KafkaError } from './errors.js';
 import { toKafkaError } from './rdkafka.js';
 
 describe('toKafkaError', () => {
@@ -25,6 +25,20 @@ describe('toKafkaError', () => {
   it('treats a failure to resolve the group coordinator as retriable, and a bad argument as not', () => {
     expect(toKafkaError({ code: -180, message: 'wait' }, 'commit').retriable).toBe(true);
     expect(toKafkaError({ code: -186, message: 'invalid argument' }, 'commit').retriable).toBe(false);
+  });
+
+  it('types refused credentials and denied operations, and never retries them', () => {
+    // event.error carries only librdkafka's text; the code is recovered from it.
+    const refused = toKafkaError(new Error('Local: Authentication failure'), 'consumer');
+    expect(refused).toBeInstanceOf(AuthenticationError);
+    expect(refused).toMatchObject({ code: 'ERR__AUTHENTICATION', retriable: false });
+    const denied = toKafkaError({ code: 29, message: 'Broker: Topic authorization failed' }, 'consume');
+    expect(denied).toBeInstanceOf(AuthorizationError);
+    expect(denied).toMatchObject({ code: 'ERR_TOPIC_AUTHORIZATION_FAILED', retriable: false });
+    const group = toKafkaError({ code: 30, message: 'Broker: Group authorization failed' }, 'commit');
+    expect(group).toBeInstanceOf(AuthorizationError);
+    // A delivery failure stays a DeliveryError, whatever its cause.
+    expect(toKafkaError({ code: 29, message: 'denied' }, 'delivery', DeliveryError)).toBeInstanceOf(DeliveryError);
   });
 
   it('normalises errors without a code (delivery reports carry none)', () => {

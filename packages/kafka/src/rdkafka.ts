@@ -15,7 +15,7 @@ import type {
   TopicPartitionOffset,
 } from 'node-rdkafka';
 import type { SourceRecord } from '@rxkafka/core';
-import { KafkaError } from './errors.js';
+import { AuthenticationError, AuthorizationError, KafkaError } from './errors.js';
 import type { LibrdkafkaConfig } from './librdkafka-config.js';
 import { TOPIC_KEYS } from './librdkafka-keys.js';
 
@@ -116,6 +116,19 @@ const RETRIABLE = new Set<number>(
   ].map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN),
 );
 
+const codeSet = (names: readonly string[]): ReadonlySet<number> =>
+  new Set(names.map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN));
+
+/** Codes that mean the credentials were refused, or an ACL denied the operation: not transient. */
+const AUTHENTICATION = codeSet(['ERR__AUTHENTICATION', 'ERR_SASL_AUTHENTICATION_FAILED', 'ERR__SSL']);
+const AUTHORIZATION = codeSet([
+  'ERR_TOPIC_AUTHORIZATION_FAILED',
+  'ERR_GROUP_AUTHORIZATION_FAILED',
+  'ERR_CLUSTER_AUTHORIZATION_FAILED',
+  'ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED',
+]);
+
 export const ERR = {
   ASSIGN_PARTITIONS: CODES.ERRORS.ERR__ASSIGN_PARTITIONS,
   REVOKE_PARTITIONS: CODES.ERRORS.ERR__REVOKE_PARTITIONS,
@@ -135,6 +148,8 @@ export function toKafkaError(
   let errno = typeof native.code === 'number' ? native.code : -1;
   // -1 is ERR_UNKNOWN, what node-rdkafka sets when it has only the text.
   if (errno === -1 || !CODE_NAMES.has(errno)) errno = CODES_BY_DESCRIPTION.get(describe(message)) ?? errno;
+  if (Kind === KafkaError && AUTHENTICATION.has(errno)) Kind = AuthenticationError;
+  if (Kind === KafkaError && AUTHORIZATION.has(errno)) Kind = AuthorizationError;
   return new Kind(
     `${context}: ${message}`,
     CODE_NAMES.get(errno) ?? 'ERR_UNKNOWN',
