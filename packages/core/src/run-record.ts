@@ -95,14 +95,17 @@ export function runRecord<R, S>(
   const { scheduler, retry: policy } = settings;
   const startedAt = scheduler.now();
   const toOutcome = (result: AttemptResult<R, S>): Outcome<R, S> => outcomeOf(result, scheduler.now() - startedAt);
-  const firstAttempt = runAttempt(new Attempt(first, settings));
-  // A synchronous attempt that will not be retried needs no pipeline at all.
+  if (policy.maxAttempts === 1) {
+    const only = runAttempt(new Attempt(first, settings), toOutcome);
+    // A synchronous record needs no pipeline at all.
+    return only instanceof AttemptResult ? new Ready(toOutcome(only)) : only;
+  }
+  const firstAttempt = runAttempt(new Attempt(first, settings), same);
   if (firstAttempt instanceof AttemptResult) {
     const decision = retryDecision(firstAttempt, policy);
     if (decision === false) return new Ready(toOutcome(firstAttempt));
     if (decision !== true) return new Ready(toOutcome(decision));
   }
-  if (policy.maxAttempts === 1) return asObservable(firstAttempt).pipe(map(toOutcome));
 
   // The context of the latest attempt; a retry makes the next one from it.
   let ctx = first;
@@ -111,7 +114,7 @@ export function runRecord<R, S>(
   return defer(() => {
     if (latest === undefined) return asObservable(firstAttempt);
     ctx = ctx.nextAttempt(Number.POSITIVE_INFINITY);
-    return asObservable(runAttempt(new Attempt(ctx, settings)));
+    return asObservable(runAttempt(new Attempt(ctx, settings), same));
   }).pipe(
     mergeMap((result) => {
       latest = result;
@@ -136,6 +139,8 @@ export function runRecord<R, S>(
   );
 }
 
+const same = <T>(value: T): T => value;
+
 function asObservable<T>(value: T | Observable<T>): Observable<T> {
   return isObservable(value) ? value : of(value);
 }
@@ -156,18 +161,24 @@ function retryDecision<R, S>(result: AttemptResult<R, S>, policy: RetryPolicy): 
 }
 
 /** One attempt: the handlers, bounded by the deadline and the outer signal, then the defers. */
-function runAttempt<R, S>(attempt: Attempt<R, S>): AttemptResult<R, S> | Observable<AttemptResult<R, S>> {
+function runAttempt<R, S, O>(
+  attempt: Attempt<R, S>,
+  finish: (result: AttemptResult<R, S>) => O,
+): AttemptResult<R, S> | Observable<O> {
   const { ctx, settings } = attempt;
   for (const defer of settings.staticDefers) ctx.defer(defer);
   const outer = ctx.outerSignal;
-  if (outer?.aborted === true) return endAttempt(attempt, 'aborted', new AbortedError(outer.reason));
+  // A synchronous end is returned as is; defers to await make it an Observable of `finish`ed results.
+  const ended = (result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): AttemptResult<R, S> | Observable<O> =>
+    result instanceof AttemptResult ? result : result.pipe(map(finish));
+  if (outer?.aborted === true) return ended(endAttempt(attempt, 'aborted', new AbortedError(outer.reason)));
   const { timeoutMs, scheduler } = settings;
   if (timeoutMs !== Number.POSITIVE_INFINITY) ctx.deadline = scheduler.now() + timeoutMs;
 
   const first = advance(attempt, 0);
   // A synchronous chain has its verdict already: straight to the defers.
-  if (first === 'ok' || first === 'break') return endAttempt(attempt, first, undefined);
-  if (first instanceof HandlerError) return endAttempt(attempt, 'failed', first);
+  if (first === 'ok' || first === 'break') return ended(endAttempt(attempt, first, undefined));
+  if (first instanceof HandlerError) return ended(endAttempt(attempt, 'failed', first));
 
   let verdict$ = handlersFrom(attempt, first);
   if (outer !== undefined) verdict$ = verdict$.pipe(abortWhen(outer));
@@ -180,7 +191,7 @@ function runAttempt<R, S>(attempt: Attempt<R, S>): AttemptResult<R, S> | Observa
       }),
     );
   }
-  return verdict$.pipe(thenDefers(attempt));
+  return verdict$.pipe(thenDefers(attempt, finish));
 }
 
 /**
@@ -188,17 +199,27 @@ function runAttempt<R, S>(attempt: Attempt<R, S>): AttemptResult<R, S> | Observa
  * (defers run, awaited) and emit its result; when it is unsubscribed first (shutdown), end it as
  * aborted: its defers still run, and nothing is emitted.
  */
-function thenDefers<R, S>(attempt: Attempt<R, S>): OperatorFunction<Verdict, AttemptResult<R, S>> {
+function thenDefers<R, S, O>(
+  attempt: Attempt<R, S>,
+  finish: (result: AttemptResult<R, S>) => O,
+): OperatorFunction<Verdict, O> {
   return (verdict$) =>
-    new Observable<AttemptResult<R, S>>((subscriber) => {
+    new Observable<O>((subscriber) => {
       // The defers step, once the chain has ended.
       let defers: Subscription | undefined;
       const end = (result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): void => {
         if (result instanceof AttemptResult) {
-          subscriber.next(result);
+          subscriber.next(finish(result));
           subscriber.complete();
         } else {
-          defers = result.subscribe(subscriber);
+          defers = result.subscribe({
+            next: (value) => {
+              subscriber.next(finish(value));
+            },
+            complete: () => {
+              subscriber.complete();
+            },
+          });
         }
       };
       const chain = verdict$.subscribe({
@@ -289,17 +310,28 @@ function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<
     const follow = (pending: Pending): void => {
       const { result } = pending;
       if (!isObservable(result)) {
-        // A Promise needs no Observable of its own: `awaitPromise` calls back at most once.
-        awaitPromise(
-          result,
-          attempt,
-          (verdict) => {
-            if (!subscriber.closed) stepDone(pending, verdict === BREAK);
-          },
-          (error) => {
-            if (!subscriber.closed) stepFailed(error);
-          },
-        );
+        // A Promise needs no Observable of its own. Only its first settlement counts (a hand-made
+        // thenable may call back twice, synchronously, or throw from `then`); the attempt learns of it
+        // even after the record stopped waiting (deadline, abort), so its defers can wait for it.
+        let settled = false;
+        const onValue = (value: unknown): void => {
+          if (settled) return;
+          settled = true;
+          promiseSettled(attempt);
+          if (!subscriber.closed) stepDone(pending, value === BREAK);
+        };
+        const onError = (error: unknown): void => {
+          if (settled) return;
+          settled = true;
+          promiseSettled(attempt);
+          if (!subscriber.closed) stepFailed(error);
+        };
+        attempt.promisePending = true;
+        try {
+          result.then(onValue, onError);
+        } catch (error) {
+          onError(error);
+        }
         return;
       }
       // The step's last value, and whether it emitted at all.
@@ -330,38 +362,10 @@ function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<
   });
 }
 
-/**
- * Waits for a handler's PromiseLike. Only its first settlement counts (a hand-made thenable may call
- * back twice, synchronously, or throw from `then`). The attempt learns when it settles even after
- * the record stopped waiting for it (deadline, abort), so its defers can wait for it.
- */
-function awaitPromise<R, S>(
-  promise: PromiseLike<unknown>,
-  attempt: Attempt<R, S>,
-  onValue: (value: unknown) => void,
-  onError: (error: unknown) => void,
-): void {
-  let settled = false;
-  const settle = (): boolean => {
-    if (settled) return false;
-    settled = true;
-    attempt.promisePending = false;
-    attempt.onPromiseSettled?.();
-    return true;
-  };
-  attempt.promisePending = true;
-  try {
-    promise.then(
-      (value) => {
-        if (settle()) onValue(value);
-      },
-      (error: unknown) => {
-        if (settle()) onError(error);
-      },
-    );
-  } catch (error) {
-    if (settle()) onError(error);
-  }
+/** A handler's Promise settled: an attempt waiting for it (after a timeout or abort) may go on. */
+function promiseSettled(attempt: Pick<Attempt<unknown, unknown>, 'promisePending' | 'onPromiseSettled'>): void {
+  attempt.promisePending = false;
+  attempt.onPromiseSettled?.();
 }
 
 /**
