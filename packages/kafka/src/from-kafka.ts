@@ -12,7 +12,7 @@ import {
 } from '@rxkafka/core';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
 import { channel, publish, publishStatistics } from './diagnostics.js';
-import { KafkaError, LifecycleError } from './errors.js';
+import { AuthenticationError, AuthorizationError, KafkaError, LifecycleError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { PartitionOffsets, type Ticket } from './partition-offsets.js';
@@ -82,6 +82,8 @@ export interface FromKafkaOptions<R, S> {
   readonly drainTimeout?: number;
   /** After aborting, how long to wait for their defers and outcomes, in ms. Default 5000. */
   readonly abortGrace?: number;
+  /** How long connecting may take before the source fails, in ms. Default 30,000. */
+  readonly connectTimeout?: number;
   /** Aborting it stops the source gracefully, as `stop()` does. */
   readonly signal?: AbortSignal;
   /** Extra librdkafka consumer properties. Misspelled keys are rejected. */
@@ -213,6 +215,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
   rdkafka: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
@@ -334,6 +337,7 @@ interface Settings<R, S> {
   readonly logger: Logger;
   readonly drainTimeout: number;
   readonly abortGrace: number;
+  readonly connectTimeout: number;
   readonly signal: AbortSignal | undefined;
   readonly librdkafka: LibrdkafkaConfig;
 }
@@ -373,6 +377,7 @@ function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> 
     logger: options.logger ?? defaultLogger(),
     drainTimeout: parsed.drainTimeout ?? 10_000,
     abortGrace: parsed.abortGrace ?? 5000,
+    connectTimeout: parsed.connectTimeout ?? 30_000,
     signal: parsed.signal,
     librdkafka: {
       'bootstrap.servers': parsed.brokers,
@@ -514,7 +519,7 @@ class ConsumerSession<R, S> {
       return;
     }
     this.#consumer = consumer;
-    consumer.connect(30_000).then(
+    consumer.connect(this.settings.connectTimeout).then(
       () => {
         if (this.#tornDown) {
           // Stopped while connecting: nothing was consumed, so there is nothing to commit.
@@ -536,8 +541,9 @@ class ConsumerSession<R, S> {
         void this.pollLoop(consumer);
       },
       (error: unknown) => {
-        if (this.#tornDown) this.source.setState('closed');
-        else this.subscriber.error(error);
+        // Failing the stream tears it down, which leaves the close to the connect callback: this one.
+        if (!this.#tornDown) this.subscriber.error(error);
+        this.source.setState('closed');
       },
     );
   }
@@ -790,7 +796,7 @@ class ConsumerSession<R, S> {
         state.lastProgressAt = Math.max(state.lastProgressAt, heldAt);
         let stall: Stall | undefined;
         try {
-          stall = await checkPartition(state, probe, now, stallTimeout);
+          stall = await checkPartition(state, probe, now, stallTimeout, this.resetsToEarliest());
         } catch {
           // No verdict without the broker (it may be restarting); the next round asks again.
           continue;
@@ -802,6 +808,11 @@ class ConsumerSession<R, S> {
     } finally {
       this.#checkingStalls = false;
     }
+  }
+
+  private resetsToEarliest(): boolean {
+    const reset = this.settings.librdkafka['auto.offset.reset'];
+    return reset === 'earliest' || reset === 'smallest' || reset === 'beginning';
   }
 
   /** Assigned now, not paused, not revoking, and rxkafka has not held consumption back since `heldAt`. */
@@ -830,15 +841,17 @@ class ConsumerSession<R, S> {
         lag: stall.lag,
         idleMs: stall.idleMs,
       },
-      `${topic}[${String(partition)}] stalled: ${stall.reason}; resuming it and seeking to ${String(stall.position)}`,
+      `${topic}[${String(partition)}] stalled: ${stall.reason}; resuming it` +
+        (stall.positionFrom === 'low watermark' ? '' : ` and seeking to ${String(stall.position)}`),
     );
     publish('consumer.stalled', { ...stall });
     try {
       // Clears any pause librdkafka holds on the partition, whoever set it.
       consumer.resume([{ topic, partition }]);
-      // Restarts the partition's fetcher at the next record this assignment has not seen.
-      const offset = state.nextOffset ?? stall.position;
-      await consumer.seek({ topic, partition, offset }, PROBE_TIMEOUT_MS);
+      // Restarts the partition's fetcher at the next record this assignment has not seen. Before the
+      // first fetch without a committed offset, librdkafka's own reset already decides where to start.
+      const offset = state.nextOffset ?? (stall.positionFrom === 'committed' ? stall.position : undefined);
+      if (offset !== undefined) await consumer.seek({ topic, partition, offset }, PROBE_TIMEOUT_MS);
     } catch (error) {
       this.settings.logger.error(
         { event: 'stalled', topic, partition, err: error },
@@ -1078,7 +1091,9 @@ class ConsumerSession<R, S> {
   /** Returns false when the error is fatal and the stream has been failed. */
   private nativeError(error: KafkaError): boolean {
     publish('consumer.error', { error });
-    if (!error.fatal) return true;
+    // Refused credentials and denied reads do not heal by waiting: fail loudly instead of idling.
+    const refused = error instanceof AuthenticationError || error instanceof AuthorizationError;
+    if (!error.fatal && !refused) return true;
     this.subscriber.error(error);
     return false;
   }
