@@ -27,6 +27,8 @@ export interface ToKafkaOptions {
   readonly logger?: Logger;
   /** How long completion waits for outstanding deliveries, in ms. Default 10,000. */
   readonly flushTimeout?: number;
+  /** How long connecting may take before the sink fails, in ms. Default 30,000. */
+  readonly connectTimeout?: number;
   /**
    * Attempts to deliver one output. When librdkafka gives up on a record with a retriable error (it
    * timed out after `message.timeout.ms`, default 60 s here, or the brokers were unreachable), the
@@ -53,6 +55,7 @@ const optionsSchema = z.strictObject({
     })
     .optional(),
   flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   deliveryAttempts: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   rdkafka: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
@@ -89,6 +92,7 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     serialize: parsed.serialize ?? serializeJson,
     logger: parsed.logger ?? defaultLogger(),
     flushTimeout: parsed.flushTimeout ?? 10_000,
+    connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
     librdkafka: {
       'bootstrap.servers': parsed.brokers,
@@ -111,6 +115,7 @@ interface ProducerSettings {
   readonly serialize: (value: unknown, output: OutputRecord) => Buffer | string | null;
   readonly logger: Logger;
   readonly flushTimeout: number;
+  readonly connectTimeout: number;
   readonly deliveryAttempts: number;
   readonly librdkafka: LibrdkafkaConfig;
 }
@@ -202,7 +207,7 @@ class ProducerSession<R, S> {
       return false;
     }
     this.#producer = producer;
-    producer.connect(30_000).then(
+    producer.connect(this.settings.connectTimeout).then(
       () => {
         if (this.#closing || generation !== this.#generation) return;
         producer.pollEvery(POLL_INTERVAL_MS);
