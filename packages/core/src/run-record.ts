@@ -7,6 +7,7 @@ import {
   Observable,
   of,
   retry,
+  take,
   throwError,
   timeout,
   timer,
@@ -18,14 +19,23 @@ import { abortWhen } from './abort-when.js';
 import { Ready } from './merge-by-key-internals.js';
 import type { AttemptEnd, Context, DeferFn, RecordContext } from './context.js';
 import { NO_DEFER_ERRORS, runDefers } from './defers.js';
+import {
+  handlerChannel,
+  handlerEnded,
+  handlerStarted,
+  recordEnded,
+  recordStarted,
+  type HandlerTrace,
+  type HandlerTracing,
+} from './diagnostics.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import {
-  applyToOne,
   BREAK,
   callBody,
   isLiftedHandler,
   isNamedHandler,
   isPromiseLike,
+  notTheContext,
   type Handler,
   type HandlerResult,
 } from './handler.js';
@@ -60,7 +70,7 @@ class AttemptResult<R, S> {
 }
 
 /** One attempt in progress: where its chain is, and whether a handler's Promise is still out. */
-class Attempt<R, S> {
+class Attempt<R, S> implements HandlerTracing {
   // Index of the handler running now (or where the chain stopped).
   position = 0;
   // True once the attempt's end is known; a later unsubscription must not end it again.
@@ -69,6 +79,9 @@ class Attempt<R, S> {
   promisePending = false;
   // Called when that Promise settles; set while the attempt waits for it after a timeout or abort.
   onPromiseSettled: (() => void) | undefined;
+  // Diagnostics (diagnostics.ts): whether handler events are published, and the handler running now.
+  readonly traceHandlers = handlerChannel.hasSubscribers;
+  handlerTrace: HandlerTrace | undefined;
 
   constructor(
     readonly ctx: RecordContext<R, S>,
@@ -94,7 +107,9 @@ export function runRecord<R, S>(
 ): Observable<Outcome<R, S>> | Ready<Outcome<R, S>> {
   const { scheduler, retry: policy } = settings;
   const startedAt = scheduler.now();
-  const toOutcome = (result: AttemptResult<R, S>): Outcome<R, S> => outcomeOf(result, scheduler.now() - startedAt);
+  const trace = recordStarted(first, settings.handlerNames);
+  const toOutcome = (result: AttemptResult<R, S>): Outcome<R, S> =>
+    recordEnded(trace, outcomeOf(result, scheduler.now() - startedAt));
   if (policy.maxAttempts === 1) {
     const only = runAttempt(new Attempt(first, settings), toOutcome);
     // A synchronous record needs no pipeline at all.
@@ -262,12 +277,19 @@ function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | Handler
   const { handlers } = settings;
   for (let i = index; i < handlers.length; i++) {
     attempt.position = i;
+    if (attempt.traceHandlers) handlerStarted(attempt, ctx, i, attempt.handlerName());
     const current = handlers[i];
     if (current === undefined) break;
     if (!isLiftedHandler<R, S>(current)) {
       const operator = isNamedHandler<R, S>(current) ? current.operator : current;
       const given: Context<R, S> = ctx;
-      return new Pending(applyToOne(operator, given, attempt.handlerName()), i, true);
+      let applied: Observable<unknown>;
+      try {
+        applied = of(given).pipe(operator, take(1));
+      } catch (error) {
+        return asHandlerError(attempt, error);
+      }
+      return new Pending(applied, i, true);
     }
     let result: HandlerResult;
     try {
@@ -349,7 +371,12 @@ function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<
         },
         complete: () => {
           done = true;
-          stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
+          // An operator continues by passing on its context: anything else is a clear failure.
+          if (pending.isOperator && emitted && last !== attempt.ctx) {
+            stepFailed(new TypeError(notTheContext(attempt.handlerName(), last)));
+          } else {
+            stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
+          }
         },
       });
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
@@ -382,6 +409,7 @@ function endAttempt<R, S>(
   const { ctx, settings } = attempt;
   // Work still in flight must learn it is no longer wanted before cleanup starts.
   if (end === 'timeout' || end === 'aborted') ctx.abort(error);
+  handlerEnded(attempt, end, error);
   const handler = attempt.handlerName();
   // Most records register no defers and wait on nothing.
   if (ctx.defers.length === 0 && !attempt.promisePending) {
