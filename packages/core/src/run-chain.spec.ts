@@ -1105,3 +1105,26 @@ describe('runChain: a plain RxJS operator is a first-class handler', () => {
     );
   });
 });
+
+describe("runChain: the README's enrich pattern, in real time", () => {
+  it('a handler that ignores the signal and acquires after the deadline still has its resource released before the outcome', async () => {
+    const log: string[] = [];
+    const enrich = handler<Rec, State>('enrich', async (c) => {
+      await new Promise((resolve) => setTimeout(resolve, 40)); // ignores the signal
+      log.push('acquired');
+      c.defer((end) => void log.push(`released:${end}`));
+    });
+    const outcomes = await firstValueFrom(
+      from([ctx('a')]).pipe(
+        runChain([enrich], { timeout: 10 }),
+        map((o) => {
+          log.push(`outcome:${o.kind}`);
+          return o;
+        }),
+        toArray(),
+      ),
+    );
+    expect(outcomes).toHaveLength(1);
+    expect(log).toEqual(['acquired', 'released:timeout', 'outcome:timeout']);
+  });
+});
