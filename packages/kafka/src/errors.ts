@@ -25,6 +25,9 @@ export class AuthenticationError extends KafkaError {}
 /** The broker's ACLs deny an operation on a topic, group or cluster. Never retried: an ACL must change. */
 export class AuthorizationError extends KafkaError {}
 
+/** `createTopics` was asked to create a topic that already exists. */
+export class TopicExistsError extends KafkaError {}
+
 /** A produce failed after librdkafka's own retries. The record was not acknowledged. */
 export class DeliveryError extends KafkaError {}
 

@@ -18,6 +18,7 @@ export {
   KafkaError,
   LifecycleError,
   MissingSinkError,
+  TopicExistsError,
 } from './errors.js';
 export {
   fromKafka,
@@ -35,6 +36,7 @@ export type { LibrdkafkaConfig } from './librdkafka-config.js';
 export { defaultLogger, type Logger } from './logger.js';
 export {
   createTopics,
+  type CreateTopicsOptions,
   produceRecords,
   startMockCluster,
   type MockCluster,

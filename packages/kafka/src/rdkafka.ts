@@ -15,7 +15,7 @@ import type {
   TopicPartitionOffset,
 } from 'node-rdkafka';
 import type { SourceRecord } from '@rxkafka/core';
-import { AuthenticationError, AuthorizationError, KafkaError } from './errors.js';
+import { AuthenticationError, AuthorizationError, KafkaError, TopicExistsError } from './errors.js';
 import type { LibrdkafkaConfig } from './librdkafka-config.js';
 import { TOPIC_KEYS } from './librdkafka-keys.js';
 
@@ -134,6 +134,7 @@ export const ERR = {
   REVOKE_PARTITIONS: CODES.ERRORS.ERR__REVOKE_PARTITIONS,
   QUEUE_FULL: CODES.ERRORS.ERR__QUEUE_FULL,
   NO_OFFSET: CODES.ERRORS.ERR__NO_OFFSET,
+  TOPIC_EXISTS: CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS,
 } as const;
 
 /** Converts whatever node-rdkafka threw or passed into a `KafkaError` (or a subclass). */
@@ -208,7 +209,7 @@ export class ConsumerPort {
   readonly #client: InstanceType<typeof KafkaConsumer>;
 
   constructor(config: LibrdkafkaConfig, events: ConsumerEvents) {
-    const [globalConfig, topicConfig] = splitConfig(config);
+    const [globalConfig, topicConfig] = splitConfig(withMockDefaults(config));
     try {
       this.#client = new KafkaConsumer(
         {
@@ -493,8 +494,20 @@ export interface NewTopic {
   readonly config?: Readonly<Record<string, string>>;
 }
 
+export interface CreateTopicsOptions {
+  /** Per topic, in ms. Default 30,000. */
+  readonly timeoutMs?: number;
+  /** `'fail'` (default) rejects with a `TopicExistsError`; `'ignore'` leaves an existing topic as it is. */
+  readonly ifExists?: 'fail' | 'ignore';
+}
+
 /** Topic administration, for tests, examples and benchmarks. Not for the mock cluster (no CreateTopics there). */
-export async function createTopics(brokers: string, topics: readonly NewTopic[], timeoutMs = 30_000): Promise<void> {
+export async function createTopics(
+  brokers: string,
+  topics: readonly NewTopic[],
+  options: CreateTopicsOptions = {},
+): Promise<void> {
+  const { timeoutMs = 30_000, ifExists = 'fail' } = options;
   const admin = AdminClient.create({ 'bootstrap.servers': brokers, 'client.id': 'rxkafka-admin' });
   try {
     for (const topic of topics) {
@@ -508,8 +521,10 @@ export async function createTopics(brokers: string, topics: readonly NewTopic[],
           },
           timeoutMs,
           (error: NativeError) => {
-            if (error) reject(toKafkaError(error, `creating topic ${topic.topic}`));
-            else resolve();
+            if (!error) resolve();
+            else if (error.code !== ERR.TOPIC_EXISTS) reject(toKafkaError(error, `creating topic ${topic.topic}`));
+            else if (ifExists === 'ignore') resolve();
+            else reject(toKafkaError(error, `creating topic ${topic.topic}`, TopicExistsError));
           },
         );
       });
@@ -528,6 +543,20 @@ export interface MockCluster {
   close(): Promise<void>;
 }
 
+/** Bootstrap servers of the mock clusters alive in this process. */
+const mockClusters = new Set<string>();
+
+/**
+ * The mock's group coordinator holds a join for `session.timeout.ms` minus a second: with librdkafka's
+ * 45 s default, a consumer of the mock waited most of a minute for its partitions.
+ */
+const MOCK_CONSUMER_DEFAULTS: LibrdkafkaConfig = { 'session.timeout.ms': 6000, 'heartbeat.interval.ms': 500 };
+
+/** Consumers of a mock cluster get settings that make it usable; explicit settings still win. */
+function withMockDefaults(config: LibrdkafkaConfig): LibrdkafkaConfig {
+  return mockClusters.has(String(config['bootstrap.servers'])) ? { ...MOCK_CONSUMER_DEFAULTS, ...config } : config;
+}
+
 export async function startMockCluster(): Promise<MockCluster> {
   const owner = new ProducerPort(
     { 'test.mock.num.brokers': 1, 'client.id': 'rxkafka-mock-owner', 'allow.auto.create.topics': true },
@@ -535,12 +564,16 @@ export async function startMockCluster(): Promise<MockCluster> {
   );
   await owner.connect(10_000);
   const brokers = await owner.brokers(10_000);
+  mockClusters.add(brokers);
   return {
     brokers,
     async createTopics(topics) {
       for (const topic of topics) await owner.touchTopic(topic, 10_000);
     },
-    close: () => owner.disconnect(),
+    close: () => {
+      mockClusters.delete(brokers);
+      return owner.disconnect();
+    },
   };
 }
 
