@@ -16,6 +16,8 @@ describe('RollingWindow', () => {
     expect(window.failuresTotal).toBe(9);
     expect(window.meanMs()).toBe(20);
     expect(window.quantileMs(0.5)).toBe(10);
+    // The ring (100) holds all 90 durations.
+    expect(window.recentMeanMs()).toBe(20);
     expect(window.quantileMs(0.99)).toBe(100);
     now += 20_000;
     expect(window.rate()).toBe(0);

@@ -72,6 +72,14 @@ export class RollingWindow {
     return count === 0 ? undefined : sum / count;
   }
 
+  /** The mean of the last durations (the same ones the quantiles use), in ms. */
+  recentMeanMs(): number | undefined {
+    if (this.#ring.length === 0) return undefined;
+    let sum = 0;
+    for (const value of this.#ring) sum += value;
+    return sum / this.#ring.length;
+  }
+
   /** The q-quantile (0..1) of the last durations, in ms. */
   quantileMs(q: number): number | undefined {
     if (this.#ring.length === 0) return undefined;
