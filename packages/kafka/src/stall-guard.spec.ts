@@ -86,3 +86,9 @@ describe('checkPartition (the stall guard)', () => {
     await expect(checkPartition(part(0, 1), failing, () => 40_000, 30_000)).rejects.toThrow('all broker');
   });
 });
+
+describe('checkPartition with auto.offset.reset at the end', () => {
+  it('sees no lag in a partition with nothing fetched and nothing committed', async () => {
+    expect(await checkPartition(part(0), probe(0, 100), () => 40_000, 30_000, false)).toBeUndefined();
+  });
+});

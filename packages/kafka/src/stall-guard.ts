@@ -29,7 +29,7 @@ export interface Stall {
   /** Where the partition should be reading: the next offset after the last fetched, else the committed one. */
   readonly position: number;
   /** Whether `position` comes from this assignment's fetches, the committed offset, or the low watermark. */
-  readonly positionFrom: 'fetched' | 'committed' | 'low watermark';
+  readonly positionFrom: 'fetched' | 'committed' | 'low watermark' | 'high watermark';
   readonly highWatermark: number;
   /** Records waiting: high watermark minus position. */
   readonly lag: number;
@@ -49,6 +49,8 @@ export async function checkPartition(
   probe: StallProbe,
   now: () => number,
   stallTimeoutMs: number,
+  /** auto.offset.reset reads from the earliest record; otherwise an uncommitted partition starts at the end. */
+  resetToEarliest = true,
 ): Promise<Stall | undefined> {
   const idleMs = now() - part.lastProgressAt;
   if (idleMs < stallTimeoutMs) return undefined;
@@ -62,9 +64,9 @@ export async function checkPartition(
   }
   if (position === undefined || position < low) {
     // Nothing fetched and nothing committed (or the committed offset was deleted): librdkafka starts
-    // from auto.offset.reset; the earliest record is the most that can be waiting.
-    position = low;
-    positionFrom = 'low watermark';
+    // from auto.offset.reset: the earliest record, or the end (then nothing is waiting).
+    position = resetToEarliest ? low : high;
+    positionFrom = resetToEarliest ? 'low watermark' : 'high watermark';
   }
   // Something arrived while we asked: that is progress.
   if (part.nextOffset !== fetchedBefore) return undefined;
