@@ -13,6 +13,8 @@
  * start, connect, group join) is `joinMs`, reported apart; `firstRecordMs` is assignment → first record.
  */
 
+import { readFileSync } from 'node:fs';
+
 export type Scenario = 'consume' | 'passthrough' | 'io' | 'stall' | 'latency';
 
 export interface RunConfig {
@@ -68,6 +70,21 @@ export function readConfig(): RunConfig {
 
 const startedAt = performance.now() - process.uptime() * 1000;
 
+/**
+ * Peak RSS of this process image: VmHWM. Not `process.resourceUsage().maxRSS` (getrusage's ru_maxrss):
+ * Linux keeps that across execve, so a child spawned by a 140 MB orchestrator reports at least 140 MB.
+ */
+export function peakRssMB(): number {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (match?.[1] !== undefined) return Math.round(Number(match[1]) / 1024);
+  } catch {
+    // not Linux
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
 function cpuNow(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
@@ -122,7 +139,7 @@ export class Meter {
       firstRecordMs: Math.round(firstAt - assignedAt),
       windowMs: Math.round((now - assignedAt) * 10) / 10,
       cpuSeconds: Math.round((cpuNow() - this.cpuAtStart) * 1000) / 1000,
-      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      peakRssMB: peakRssMB(),
       ...(note === undefined ? {} : { note }),
     };
     process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);

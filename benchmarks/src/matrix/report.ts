@@ -38,7 +38,8 @@ export interface MatrixRaw {
   readonly contenders: readonly { id: string; label: string; describe: string }[];
   readonly skipped: Readonly<Record<string, string>>;
   readonly cases: readonly CaseSpec[];
-  readonly latencyRate: number | undefined;
+  /** Per contender: half its own median passthrough rate (12 × 100 B) in this run. */
+  readonly latencyRates: Readonly<Record<string, number>>;
   readonly runs: readonly RunRecord[];
 }
 
@@ -187,8 +188,8 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
       `Every contender runs as its own process against the same single-node KRaft broker on the same 2-core machine, ` +
       `${String(result.rounds)} rounds, contenders interleaved and the order rotated each round, a fresh consumer group per run reading from the earliest offset. ` +
       'Values are medians over the rounds; ratios are taken within a round (same moment, same load) and then the median is shown. ' +
-      'The window runs from the first record in the contender\'s code to the last record done (delivered and handed to the commit path); ' +
-      'process start, connect and group join are "join" and not in the window. CPU is the whole process (all threads, librdkafka\'s included) over the window.',
+      'The window runs from the partition assignment (each client\'s own event) to the last record done (delivered and handed to the commit path); ' +
+      'process start, connect and group join are "join ms" and not in the window. CPU is the whole process (all threads, librdkafka\'s and the JVM\'s included) over the window; peak RSS is the process\'s VmHWM.',
     '',
     `- date ${m.date}, commit \`${m.commit}\`${m.dirty ? ' (uncommitted changes in the tree)' : ''}; rxkafka measured from ${m.target === 'dist' ? 'compiled dist/' : 'sources via tsx'}`,
     `- node ${m.node}, ${String(m.cpus)} × ${m.cpuModel}, ${String(m.memoryGiB)} GiB; **1-min load average ${m.loadAverage.join(' → ')}** (start → end; other engineers' test suites and brokers shared the machine)`,
@@ -257,15 +258,16 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
   const lat = result.cells.filter((c) => c.caseId === 'latency');
   if (lat.length > 0) {
     out.push(
-      `## End-to-end latency at half the maximum rate (${String(result.latencyRate ?? '?')} records/s)`,
+      '## End-to-end latency at half the maximum rate',
       '',
-      'Half the fair raw loop\'s median passthrough rate (12 × 100 B) of this run. A driver in the orchestrator produces records stamped with the time, ' +
-        'the contender passes them through, an observer consumer measures stamp → arrival on the output topic (the same driver and observer for everyone).',
+      "Each contender at half its own median passthrough rate (12 × 100 B) in this run. A driver in the orchestrator produces 100 B records stamped with the time (12 partitions, 1,000 keys), " +
+        'the contender passes them through, an observer consumer measures stamp → arrival on the output topic: the same driver and observer for everyone, on the same 2 cores. Medians of the rounds.',
       '',
       mdTable(
-        ['contender', 'p50 ms', 'p99 ms', 'p999 ms', 'note'],
+        ['contender', 'rate (records/s)', 'p50 ms', 'p99 ms', 'p999 ms', 'note'],
         lat.map((c) => [
           result.contenders.find((k) => k.id === c.contender)?.label ?? c.contender,
+          fmtRate(result.latencyRates[c.contender] ?? NaN),
           c.latencyMs?.p50.median.toFixed(1) ?? '—',
           c.latencyMs?.p99.median.toFixed(1) ?? '—',
           c.latencyMs?.p999.median.toFixed(1) ?? '—',

@@ -5,6 +5,20 @@
 import { cellOf, type MatrixResult } from './report.js';
 
 const COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+/** One colour per contender id, the same in both charts and every run. */
+const CONTENDER_COLOURS: Record<string, string> = {
+  raw: '#4e79a7',
+  'raw-consume': '#2f4b7c',
+  'raw-flowing': '#8cb0d9',
+  rx: '#e15759',
+  'rx-tuned': '#f28e2b',
+  kafkajs: '#59a14f',
+  platformatic: '#edc948',
+  ckjs: '#b07aa1',
+  go: '#76b7b2',
+  streams: '#9c755f',
+};
+const colourOf = (id: string, i: number): string => CONTENDER_COLOURS[id] ?? COLOURS[i % COLOURS.length] ?? '#888';
 const esc = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 const FONT = 'font-family="system-ui, sans-serif"';
 
@@ -12,11 +26,11 @@ const FONT = 'font-family="system-ui, sans-serif"';
 export function throughputSvg(result: MatrixResult): string {
   const cases = result.cases.filter((c) => c.scenario === 'consume' || c.scenario === 'passthrough');
   const who = result.contenders.filter((k) => cases.some((c) => cellOf(result, c.id, k.id)?.recordsPerSecond));
-  const bar = 14;
-  const groupGap = 26;
-  const left = 250;
-  const width = 820;
-  const plotW = width - left - 90;
+  const bar = 15;
+  const groupGap = 22;
+  const left = 300;
+  const width = 980;
+  const plotW = width - left - 70;
   const ratioOf = (caseId: string, id: string, baseline?: string): number | undefined => {
     const cell = cellOf(result, caseId, id);
     if (cell?.recordsPerSecond === undefined) return undefined;
@@ -24,45 +38,49 @@ export function throughputSvg(result: MatrixResult): string {
   };
   let maxRatio = 1.2;
   for (const c of cases) for (const k of who) maxRatio = Math.max(maxRatio, ratioOf(c.id, k.id, c.baseline) ?? 0);
-  maxRatio = Math.ceil(maxRatio * 5) / 5;
+  const step = maxRatio <= 2 ? 0.2 : maxRatio <= 4 ? 0.5 : maxRatio <= 10 ? 1 : 2;
+  maxRatio = Math.ceil(maxRatio / step) * step;
   const x = (r: number): number => left + (r / maxRatio) * plotW;
-  const top = 60;
-  const groupH = who.length * bar + groupGap;
-  const height = top + cases.length * groupH + 40 + Math.ceil(who.length / 3) * 18;
+  const top = 64;
+  const groups = cases.map((c) => ({ c, rows: who.filter((k) => ratioOf(c.id, k.id, c.baseline) !== undefined) }));
+  const plotH = groups.reduce((h, g) => h + g.rows.length * bar + groupGap, 0) - groupGap;
+  const legendCols = 3;
+  const height = top + plotH + 40 + Math.ceil(who.length / legendCols) * 18 + 10;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${String(width)}" height="${String(height)}" viewBox="0 0 ${String(width)} ${String(height)}" ${FONT} font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="${String(left)}" y="22" font-size="15" font-weight="600">Throughput vs the fair raw node-rdkafka loop (same round, median of ${String(result.rounds)})</text>`,
-    `<text x="${String(left)}" y="40" fill="#555">1.0 = as fast as raw node-rdkafka; load average ${result.machine.loadAverage.join(' → ')}; ${esc(result.machine.date.slice(0, 16))}Z</text>`,
+    `<text x="20" y="22" font-size="15" font-weight="600">Throughput against the fair raw node-rdkafka loop (ratio within a round, median of ${String(result.rounds)} rounds)</text>`,
+    `<text x="20" y="42" fill="#555">1.0 = as fast as raw node-rdkafka in the same round (consume only: its consume loop); 1-min load average ${result.machine.loadAverage.join(' → ')}; ${esc(result.machine.date.slice(0, 16))}Z</text>`,
   ];
-  for (let t = 0; t <= maxRatio + 1e-9; t += 0.2) {
+  for (let t = 0; t <= maxRatio + 1e-9; t += step) {
     const xx = x(t);
+    const one = Math.abs(t - 1) < 1e-9;
     parts.push(
-      `<line x1="${xx.toFixed(1)}" y1="${String(top - 6)}" x2="${xx.toFixed(1)}" y2="${String(top + cases.length * groupH - groupGap + 4)}" stroke="${Math.abs(t - 1) < 1e-9 ? '#333' : '#e3e3e3'}" stroke-width="${Math.abs(t - 1) < 1e-9 ? 1.5 : 1}"/>`,
-      `<text x="${xx.toFixed(1)}" y="${String(top + cases.length * groupH - groupGap + 18)}" text-anchor="middle" fill="#555">${t.toFixed(1)}</text>`,
+      `<line x1="${xx.toFixed(1)}" y1="${String(top - 6)}" x2="${xx.toFixed(1)}" y2="${String(top + plotH + 4)}" stroke="${one ? '#333' : '#e3e3e3'}" stroke-width="${one ? 1.5 : 1}"/>`,
+      `<text x="${xx.toFixed(1)}" y="${String(top + plotH + 18)}" text-anchor="middle" fill="#555">${t.toFixed(step < 1 ? 1 : 0)}</text>`,
     );
   }
-  cases.forEach((c, gi) => {
-    const y0 = top + gi * groupH;
+  let y0 = top;
+  for (const { c, rows } of groups) {
     parts.push(
-      `<text x="${String(left - 10)}" y="${(y0 + (who.length * bar) / 2 + 4).toFixed(1)}" text-anchor="end" font-weight="600">${esc(c.title)}</text>`,
+      `<text x="${String(left - 10)}" y="${(y0 + (rows.length * bar) / 2 + 4).toFixed(1)}" text-anchor="end" font-weight="600">${esc(c.title)}</text>`,
     );
-    who.forEach((k, i) => {
-      const r = ratioOf(c.id, k.id, c.baseline);
+    rows.forEach((k, i) => {
+      const r = ratioOf(c.id, k.id, c.baseline) ?? 0;
       const y = y0 + i * bar;
-      if (r === undefined) return;
       parts.push(
-        `<rect x="${String(left)}" y="${String(y + 1)}" width="${Math.max(1, x(r) - left).toFixed(1)}" height="${String(bar - 2)}" fill="${COLOURS[i % COLOURS.length] ?? '#888'}"><title>${esc(k.label)}: ${r.toFixed(2)}</title></rect>`,
+        `<rect x="${String(left)}" y="${String(y + 1)}" width="${Math.max(1, x(r) - left).toFixed(1)}" height="${String(bar - 2)}" fill="${colourOf(k.id, i)}"><title>${esc(k.label)}: ${r.toFixed(2)}</title></rect>`,
         `<text x="${(x(r) + 4).toFixed(1)}" y="${String(y + bar - 3)}" fill="#333">${r.toFixed(2)}</text>`,
       );
     });
-  });
-  const ly = top + cases.length * groupH - groupGap + 36;
+    y0 += rows.length * bar + groupGap;
+  }
+  const ly = top + plotH + 40;
   who.forEach((k, i) => {
-    const lx = left + (i % 3) * 190;
-    const yy = ly + Math.floor(i / 3) * 18;
+    const lx = 20 + (i % legendCols) * 310;
+    const yy = ly + Math.floor(i / legendCols) * 18;
     parts.push(
-      `<rect x="${String(lx)}" y="${String(yy - 10)}" width="12" height="12" fill="${COLOURS[i % COLOURS.length] ?? '#888'}"/>`,
+      `<rect x="${String(lx)}" y="${String(yy - 10)}" width="12" height="12" fill="${colourOf(k.id, i)}"/>`,
       `<text x="${String(lx + 16)}" y="${String(yy)}">${esc(k.label)}</text>`,
     );
   });
@@ -79,14 +97,14 @@ export function concurrencySvg(result: MatrixResult): string {
   const panelW = 430;
   const panelH = 320;
   const margin = { left: 70, top: 60, right: 20, bottom: 50 };
-  const width = margin.left + delays.length * (panelW + margin.right) + 10;
-  const legendRows = Math.ceil((who.length * 2 + 1) / 3);
+  const width = Math.max(940, margin.left + delays.length * (panelW + margin.right) + 10);
+  const legendRows = Math.ceil((who.length + 1) / 4);
   const height = margin.top + panelH + margin.bottom + legendRows * 18 + 20;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${String(width)}" height="${String(height)}" viewBox="0 0 ${String(width)} ${String(height)}" ${FONT} font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="${String(margin.left)}" y="22" font-size="15" font-weight="600">I/O-bound handler: records/s against concurrency, beside Little's law (concurrency ÷ latency)</text>`,
-    `<text x="${String(margin.left)}" y="40" fill="#555">solid: unordered; dashed: key mode (1,000 keys); black: the bound; median of ${String(result.rounds)} rounds; load average ${result.machine.loadAverage.join(' → ')}</text>`,
+    `<text x="20" y="22" font-size="15" font-weight="600">I/O-bound handler: records/s against concurrency, beside Little's law (concurrency ÷ latency)</text>`,
+    `<text x="20" y="40" fill="#555">solid: unordered; dashed: key mode (1,000 keys); black: the bound; median of ${String(result.rounds)} rounds; load average ${result.machine.loadAverage.join(' → ')}</text>`,
   ];
   if (io.length === 0 || concurrencies.length === 0) {
     parts.push('<text x="70" y="100">no I/O cases in this run</text></svg>');
@@ -134,7 +152,10 @@ export function concurrencySvg(result: MatrixResult): string {
         `<text transform="translate(${String(ox - 52)},${String(oy + panelH / 2)}) rotate(-90)" text-anchor="middle" fill="#333">records/s (log)</text>`,
       );
     const boundPts = concurrencies.map((c) => `${xs(c).toFixed(1)},${ys(bound(c)).toFixed(1)}`).join(' ');
-    parts.push(`<polyline points="${boundPts}" fill="none" stroke="#000" stroke-width="2"/>`);
+    parts.push(
+      `<polyline points="${boundPts}" fill="none" stroke="#000" stroke-width="2"/>`,
+      ...concurrencies.map((c) => `<rect x="${(xs(c) - 3.5).toFixed(1)}" y="${(ys(bound(c)) - 3.5).toFixed(1)}" width="7" height="7" fill="#000"><title>bound ${String(Math.round(bound(c)))}/s</title></rect>`),
+    );
     who.forEach((k, i) => {
       for (const ordering of ['unordered', 'key'] as const) {
         const pts: string[] = [];
@@ -143,7 +164,7 @@ export function concurrencySvg(result: MatrixResult): string {
           if (v !== undefined && v > 0) pts.push(`${xs(c).toFixed(1)},${ys(v).toFixed(1)}`);
         }
         if (pts.length === 0) continue;
-        const colour = COLOURS[i % COLOURS.length] ?? '#888';
+        const colour = colourOf(k.id, i);
         parts.push(
           `<polyline points="${pts.join(' ')}" fill="none" stroke="${colour}" stroke-width="1.8"${ordering === 'key' ? ' stroke-dasharray="5,4"' : ''}><title>${esc(k.label)} ${ordering}</title></polyline>`,
           ...pts.map((p) => {
@@ -157,11 +178,10 @@ export function concurrencySvg(result: MatrixResult): string {
   const ly = margin.top + panelH + margin.bottom + 12;
   const entries: { label: string; colour: string; dash: boolean }[] = [{ label: "Little's law bound", colour: '#000', dash: false }];
   who.forEach((k, i) => {
-    const colour = COLOURS[i % COLOURS.length] ?? '#888';
-    entries.push({ label: `${k.label}`, colour, dash: false });
+    entries.push({ label: k.label, colour: colourOf(k.id, i), dash: false });
   });
   entries.forEach((e, i) => {
-    const lx = margin.left + (i % 4) * 200;
+    const lx = 20 + (i % 4) * 225;
     const yy = ly + Math.floor(i / 4) * 18;
     parts.push(
       `<line x1="${String(lx)}" y1="${String(yy - 4)}" x2="${String(lx + 22)}" y2="${String(yy - 4)}" stroke="${e.colour}" stroke-width="2"${e.dash ? ' stroke-dasharray="5,4"' : ''}/>`,
