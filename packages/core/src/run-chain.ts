@@ -145,6 +145,7 @@ export function runChain<R, S>(
 
 /**
  * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded).
+ * Only for projections that emit exactly one value, last, as runChain's records do.
  */
 function mergeMapCounted<T, O>(
   project: (value: T) => Observable<O>,
@@ -166,12 +167,12 @@ function mergeMapCounted<T, O>(
           gauges.queued = --queued;
           gauges.active = ++active;
           if (active > gauges.peakActive) gauges.peakActive = active;
-          return project(value).pipe(
-            finalize(() => {
-              gauges.active = --active;
-            }),
-          );
+          return project(value);
         }, concurrency),
+        // Each record emits exactly one outcome, as its last value: its worker is then free.
+        tap(() => {
+          gauges.active = --active;
+        }),
         finalize(() => {
           gauges.active = 0;
           gauges.queued = 0;
