@@ -333,7 +333,7 @@ export function buildReport(
         `id ${String(d.id)} (${String(kind)}) dead-lettered as ${label}, expected ${expected.reason}/${expected.handler}`,
       );
     }
-    const missing = REQUIRED_DLQ_HEADERS.filter((h) => d.headers[h] === undefined || d.headers[h] === '');
+    const missing: string[] = REQUIRED_DLQ_HEADERS.filter((h) => d.headers[h] === undefined || d.headers[h] === '');
     if (d.headers[DLQ_HEADERS.topic] !== undefined && d.headers[DLQ_HEADERS.topic] !== inputTopic)
       missing.push('source topic');
     if (missing.length > 0) {
