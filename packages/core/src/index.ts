@@ -35,7 +35,7 @@ export {
   type NamedHandler,
 } from './handler.js';
 export { mergeMapByKey, PoolGauges, type MergeMapByKeyOptions } from './merge-map-by-key.js';
-export { parseOptions } from './options.js';
+export { durationMs, MAX_TIMER_MS, parseOptions } from './options.js';
 export {
   invalidOutcome,
   isDeadLetter,
