@@ -9,9 +9,12 @@
  * It exits 0 only when every generated record is accounted for.
  *
  * It serves the live status page (@rxkafka/observe) on http://127.0.0.1:9464/ (DEMO_STATUS_PORT),
- * and keeps it up after the run: DEMO_KEEP=1 until Ctrl-C, else DEMO_KEEP_SECONDS (default 30 on a
- * terminal, 0 otherwise).
+ * with Prometheus metrics on /metrics, and keeps it up after the run: DEMO_KEEP=1 until Ctrl-C, else
+ * DEMO_KEEP_SECONDS (default 30 on a terminal, 0 otherwise). DEMO_TRACE=1 traces every record with
+ * OpenTelemetry and checks that each order is one trace across module A and module B.
  */
+import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { Registry } from 'prom-client';
 import { z } from 'zod';
 import { runChain, type Outcome } from '@rxkafka/core';
 import {
@@ -27,7 +30,14 @@ import {
   type Logger,
   type MockCluster,
 } from '@rxkafka/kafka';
-import { observe, serveStatus, type StatusServer, type WatchedSource } from '@rxkafka/observe';
+import {
+  observe,
+  prometheusMetrics,
+  serveStatus,
+  traceRecords,
+  type StatusServer,
+  type WatchedSource,
+} from '@rxkafka/observe';
 import {
   CustomerDirectory,
   EnrichedOrder,
@@ -62,6 +72,7 @@ const RECORDS = Number(process.env['DEMO_RECORDS'] ?? 20_000);
 const STATUS_PORT = Number(process.env['DEMO_STATUS_PORT'] ?? 9464);
 const KEEP_FOREVER = process.env['DEMO_KEEP'] === '1';
 const KEEP_SECONDS = Number(process.env['DEMO_KEEP_SECONDS'] ?? (process.stdout.isTTY ? 30 : 0));
+const TRACE = process.env['DEMO_TRACE'] === '1';
 const DEADLINE_MS = Number(process.env['DEMO_TIMEOUT_MS'] ?? 180_000);
 
 async function main(): Promise<number> {
@@ -83,11 +94,14 @@ async function main(): Promise<number> {
   // librdkafka's statistics feed the consumer lag on the status page.
   const consumerTuning: LibrdkafkaConfig = { 'statistics.interval.ms': 1000 };
   const monitor = observe({ logger: defaultLogger() });
+  const registry = new Registry();
+  prometheusMetrics(monitor, { registry });
+  const traces = TRACE ? traceOrders() : undefined;
   const watched = <T extends WatchedSource>(source: T, name: string): T => {
     monitor.watch(source, { name });
     return source;
   };
-  const status = await startStatusServer(monitor);
+  const status = await startStatusServer(monitor, registry);
   console.log(`status page: ${status.url}`);
   const run = String(Date.now());
   const expected = expectedCounts(RECORDS);
@@ -218,18 +232,67 @@ async function main(): Promise<number> {
     `  throughput           ${Math.round(produced / seconds).toLocaleString('en')} records/s through both modules (${seconds.toFixed(1)} s)`,
   );
   console.log(reconciled ? '  counts reconcile: in = out + dead-lettered + skipped' : '  COUNTS DO NOT RECONCILE');
+  let traced = true;
+  if (traces !== undefined) {
+    traces.close();
+    // Every order module B scored continued the trace that module A started for it.
+    traced = traces.broken === 0 && traces.throughB === counts.bOk;
+    console.log(
+      `  traces               ${String(traces.orders)} orders, ${String(traces.throughB)} continued into module B ` +
+        `(expected ${String(counts.bOk)}), ${String(traces.broken)} broken; ${String(traces.spans)} spans`,
+    );
+  }
   await keepStatusPage(status);
   monitor.close();
-  return reconciled ? 0 : 1;
+  return reconciled && traced ? 0 : 1;
 }
 
 /** The status page on STATUS_PORT, or on a free port if that one is taken. */
-async function startStatusServer(monitor: ReturnType<typeof observe>): Promise<StatusServer> {
+async function startStatusServer(monitor: ReturnType<typeof observe>, registry: Registry): Promise<StatusServer> {
   try {
-    return await serveStatus({ port: STATUS_PORT, monitor, title: 'rxkafka demo' });
+    return await serveStatus({ port: STATUS_PORT, monitor, registry, title: 'rxkafka demo' });
   } catch {
-    return serveStatus({ port: 0, monitor, title: 'rxkafka demo' });
+    return serveStatus({ port: 0, monitor, registry, title: 'rxkafka demo' });
   }
+}
+
+/**
+ * Traces every record (process, handler and publish spans, `traceparent` through Kafka headers) and
+ * keeps only what it takes to check one trace per order: which traces module A and module B processed.
+ */
+function traceOrders(): { close(): void; orders: number; throughB: number; broken: number; spans: number } {
+  // Per trace id: 1 if module A processed it, 2 if module B did.
+  const seen = new Map<string, number>();
+  let spans = 0;
+  const processor: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: (span: ReadableSpan) => {
+      spans++;
+      const bit = span.name === `process ${TOPICS.orders}` ? 1 : span.name === `process ${TOPICS.enriched}` ? 2 : 0;
+      if (bit === 0) return;
+      const id = span.spanContext().traceId;
+      seen.set(id, (seen.get(id) ?? 0) | bit);
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  const tracing = traceRecords({ tracerProvider: new BasicTracerProvider({ spanProcessors: [processor] }) });
+  const result = {
+    close: () => {
+      tracing.close();
+      for (const bits of seen.values()) {
+        if ((bits & 1) !== 0) result.orders++;
+        if (bits === 3) result.throughB++;
+        if (bits === 2) result.broken++;
+      }
+      result.spans = spans;
+    },
+    orders: 0,
+    throughB: 0,
+    broken: 0,
+    spans: 0,
+  };
+  return result;
 }
 
 /** Keeps the page up after the run: until Ctrl-C with DEMO_KEEP=1, else for KEEP_SECONDS. */
