@@ -400,6 +400,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
+const LATENCY_PARTITIONS = 12;
+const LATENCY_ROUNDS = Math.min(rounds, 2);
+const latencyTopics = (contender: string, round: number): { inTopic: string; outTopic: string } => ({
+  inTopic: `${runId}.lat.${contender}.${String(round)}.in`,
+  outTopic: `${runId}.lat.${contender}.${String(round)}.out`,
+});
+
 async function latencyRun(
   brokers: string,
   contender: Contender,
@@ -408,13 +415,10 @@ async function latencyRun(
   seconds: number,
 ): Promise<RunRecord> {
   const started = performance.now();
-  const inTopic = `${runId}.lat.${contender.id}.${String(round)}.in`;
-  const outTopic = `${runId}.lat.${contender.id}.${String(round)}.out`;
-  const partitions = 12;
-  await createTopics(brokers, [
-    { topic: inTopic, partitions },
-    { topic: outTopic, partitions },
-  ]);
+  // Created at the start of the run: a consumer that subscribes to a topic created a moment before may
+  // not see it until its next metadata refresh.
+  const { inTopic, outTopic } = latencyTopics(contender.id, round);
+  const partitions = LATENCY_PARTITIONS;
   const producer = new Producer({
     'bootstrap.servers': brokers,
     'linger.ms': 1,
@@ -428,6 +432,7 @@ async function latencyRun(
       'enable.auto.commit': false,
       'fetch.wait.max.ms': 5,
       'fetch.queue.backoff.ms': 1,
+      'topic.metadata.refresh.interval.ms': 1000,
     },
     { 'auto.offset.reset': 'earliest' },
   );
@@ -589,6 +594,19 @@ try {
   await createTopics(brokers, [
     ...[...topics.values()].filter((t) => needed.has(t.name)).map((t) => ({ topic: t.name, partitions: t.partitions })),
     ...outTopics.map((t) => ({ topic: t, partitions: 12 })),
+    ...(wantLatency
+      ? active
+          .filter((k) => k.scenarios.has('latency'))
+          .flatMap((k) =>
+            Array.from({ length: LATENCY_ROUNDS }, (_, round) => {
+              const { inTopic, outTopic } = latencyTopics(k.id, round);
+              return [
+                { topic: inTopic, partitions: LATENCY_PARTITIONS },
+                { topic: outTopic, partitions: LATENCY_PARTITIONS },
+              ];
+            }).flat(),
+          )
+      : []),
   ]);
   for (const spec of topics.values()) {
     if (!needed.has(spec.name)) continue;
@@ -644,7 +662,7 @@ try {
       latencyRates[k.id] = Math.round((rates[Math.floor(rates.length / 2)] ?? fallback) / 2);
     }
     const seconds = 5;
-    const latencyRounds = Math.min(rounds, 2);
+    const latencyRounds = LATENCY_ROUNDS;
     for (let round = 0; round < latencyRounds; round++) {
       log(`latency round ${String(round + 1)}/${String(latencyRounds)}`);
       const shift = round % Math.max(1, who.length);
