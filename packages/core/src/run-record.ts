@@ -7,6 +7,7 @@ import {
   Observable,
   of,
   retry,
+  take,
   throwError,
   timeout,
   timer,
@@ -29,12 +30,12 @@ import {
 } from './diagnostics.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import {
-  applyToOne,
   BREAK,
   callBody,
   isLiftedHandler,
   isNamedHandler,
   isPromiseLike,
+  notTheContext,
   type Handler,
   type HandlerResult,
 } from './handler.js';
@@ -282,7 +283,13 @@ function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | Handler
     if (!isLiftedHandler<R, S>(current)) {
       const operator = isNamedHandler<R, S>(current) ? current.operator : current;
       const given: Context<R, S> = ctx;
-      return new Pending(applyToOne(operator, given, attempt.handlerName()), i, true);
+      let applied: Observable<unknown>;
+      try {
+        applied = of(given).pipe(operator, take(1));
+      } catch (error) {
+        return asHandlerError(attempt, error);
+      }
+      return new Pending(applied, i, true);
     }
     let result: HandlerResult;
     try {
@@ -364,7 +371,12 @@ function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<
         },
         complete: () => {
           done = true;
-          stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
+          // An operator continues by passing on its context: anything else is a clear failure.
+          if (pending.isOperator && emitted && last !== attempt.ctx) {
+            stepFailed(new TypeError(notTheContext(attempt.handlerName(), last)));
+          } else {
+            stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
+          }
         },
       });
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
