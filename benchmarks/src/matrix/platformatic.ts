@@ -72,8 +72,7 @@ if (config.scenario === 'stall') {
   const delay = config.delayMs ?? 0;
   // In-order completion per partition for the commit: a record is committable when it and all before it are done.
   const pending = new Map<number, { m: Message; done: boolean }[]>();
-  for await (const value of stream) {
-    const m = value as Message;
+  for await (const m of stream) {
     meter.first();
     meter.bytes += m.value.length;
     await slots.take();

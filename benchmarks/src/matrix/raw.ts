@@ -16,7 +16,9 @@ import { KeyQueues, Meter, readConfig, sleep, Slots } from './common.js';
 const config = readConfig();
 // @confluentinc/kafka-javascript keeps node-rdkafka's API (it is its fork): the same loop runs on either.
 const Kafka = (
-  config.lib === 'ckjs' ? (await import('@confluentinc/kafka-javascript')).default : (await import('node-rdkafka')).default
+  config.lib === 'ckjs'
+    ? (await import('@confluentinc/kafka-javascript')).default
+    : (await import('node-rdkafka')).default
 ) as typeof NodeRdkafka;
 const { KafkaConsumer, Producer, CODES } = Kafka;
 const meter = new Meter(config.maxMs);
@@ -83,19 +85,15 @@ if (config.scenario === 'stall') {
     consumer.consume();
   } else {
     // The fair loop awaits its handler, which never settles: it stops consuming at the first record.
-    consumer.consume(500, (error, messages) => {
-      if (error) throw error;
+    const takeFirst = (error: LibrdKafkaError | null | undefined, messages: Message[]): void => {
+      if (error) throw new Error(`consume: ${error.message}`);
       const first = messages[0];
       if (first) onRecord(first);
-    });
+    };
+    consumer.consume(500, takeFirst);
     const poll = setInterval(() => {
       if (meter.started) clearInterval(poll);
-      else
-        consumer.consume(500, (error, messages) => {
-          if (error) throw error;
-          const first = messages[0];
-          if (first) onRecord(first);
-        });
+      else consumer.consume(500, takeFirst);
     }, 30);
   }
 } else {

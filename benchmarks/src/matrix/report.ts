@@ -96,7 +96,9 @@ export function summarise(raw: MatrixRaw): MatrixResult {
       if (runs.length === 0) continue;
       const ok = runs.filter((r) => r.result !== undefined && r.error === undefined).map((r) => r.result!);
       const okRuns = runs.filter((r) => r.result !== undefined && r.error === undefined);
-      const errors = runs.filter((r) => r.error !== undefined).map((r) => `round ${String(r.round + 1)}: ${r.error ?? ''}`);
+      const errors = runs
+        .filter((r) => r.error !== undefined)
+        .map((r) => `round ${String(r.round + 1)}: ${r.error ?? ''}`);
       const notes = [...new Set(ok.map((r) => r.note).filter((n): n is string => n !== undefined))].slice(0, 3);
       const ratios: number[] = [];
       if (spec?.baseline !== undefined && spec.baseline !== id) {
@@ -108,7 +110,9 @@ export function summarise(raw: MatrixRaw): MatrixResult {
         }
       }
       const bound =
-        spec?.concurrency !== undefined && spec.delayMs !== undefined ? (spec.concurrency * 1000) / spec.delayMs : undefined;
+        spec?.concurrency !== undefined && spec.delayMs !== undefined
+          ? (spec.concurrency * 1000) / spec.delayMs
+          : undefined;
       const cell: CellSummary = {
         caseId,
         contender: id,
@@ -188,15 +192,15 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
       `Every contender runs as its own process against the same single-node KRaft broker on the same 2-core machine, ` +
       `${String(result.rounds)} rounds, contenders interleaved and the order rotated each round, a fresh consumer group per run reading from the earliest offset. ` +
       'Values are medians over the rounds; ratios are taken within a round (same moment, same load) and then the median is shown. ' +
-      'The window runs from the partition assignment (each client\'s own event) to the last record done (delivered and handed to the commit path); ' +
-      'process start, connect and group join are "join ms" and not in the window. CPU is the whole process (all threads, librdkafka\'s and the JVM\'s included) over the window; peak RSS is the process\'s VmHWM.',
+      "The window runs from the partition assignment (each client's own event) to the last record done (delivered and handed to the commit path); " +
+      "process start, connect and group join are \"join ms\" and not in the window. CPU is the whole process (all threads, librdkafka's and the JVM's included) over the window; peak RSS is the process's VmHWM.",
     '',
     `- date ${m.date}, commit \`${m.commit}\`${m.dirty ? ' (uncommitted changes in the tree)' : ''}; rxkafka measured from ${m.target === 'dist' ? 'compiled dist/' : 'sources via tsx'}`,
     `- node ${m.node}, ${String(m.cpus)} × ${m.cpuModel}, ${String(m.memoryGiB)} GiB; **1-min load average ${m.loadAverage.join(' → ')}** (start → end; other engineers' test suites and brokers shared the machine)`,
     '',
     '## Throughput: ratio to the fair raw node-rdkafka loop in the same round',
     '',
-    'Cells: records/s ÷ the baseline\'s records/s in the same round (median), and peak RSS. Baseline (bold): the fair raw loop for passthrough, the raw consume loop for consume only.',
+    "Cells: records/s ÷ the baseline's records/s in the same round (median), and peak RSS. Baseline (bold): the fair raw loop for passthrough, the raw consume loop for consume only.",
     '',
     headlineTable(result),
     '',
@@ -220,7 +224,9 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
           fmtRate(((c.concurrency ?? 0) * 1000) / (c.delayMs ?? 1)),
           ...who.map((k) => {
             const cell = cellOf(result, c.id, k.id);
-            return cell?.vsLittle === undefined ? '—' : `${pct(cell.vsLittle.median)} (${fmtRate(cell.recordsPerSecond?.median ?? NaN)}/s)`;
+            return cell?.vsLittle === undefined
+              ? '—'
+              : `${pct(cell.vsLittle.median)} (${fmtRate(cell.recordsPerSecond?.median ?? NaN)}/s)`;
           }),
         ]),
       ),
@@ -260,7 +266,7 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
     out.push(
       '## End-to-end latency at half the maximum rate',
       '',
-      "Each contender at half its own median passthrough rate (12 × 100 B) in this run. A driver in the orchestrator produces 100 B records stamped with the time (12 partitions, 1,000 keys), " +
+      'Each contender at half its own median passthrough rate (12 × 100 B) in this run. A driver in the orchestrator produces 100 B records stamped with the time (12 partitions, 1,000 keys), ' +
         'the contender passes them through, an observer consumer measures stamp → arrival on the output topic: the same driver and observer for everyone, on the same 2 cores. Medians of the rounds.',
       '',
       mdTable(
@@ -331,7 +337,12 @@ export function matrixMarkdown(result: MatrixResult, stem: string, full: boolean
   );
   const failures = result.cells.filter((c) => c.errors.length > 0);
   if (failures.length > 0) {
-    out.push('## Failed runs', '', ...failures.map((c) => `- ${c.caseId} / ${c.contender}: ${c.errors.join('; ').slice(0, 300)}`), '');
+    out.push(
+      '## Failed runs',
+      '',
+      ...failures.map((c) => `- ${c.caseId} / ${c.contender}: ${c.errors.join('; ').slice(0, 300)}`),
+      '',
+    );
   }
   return out.join('\n');
 }

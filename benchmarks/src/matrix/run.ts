@@ -20,7 +20,15 @@ import Kafka from 'node-rdkafka';
 import type { LibrdKafkaError, Message } from 'node-rdkafka';
 import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
-import { ensureCompiledTarget, envList, loadNow, machineInfo, RESULTS_DIR, writeMarkdown, writeResult } from '../harness.js';
+import {
+  ensureCompiledTarget,
+  envList,
+  loadNow,
+  machineInfo,
+  RESULTS_DIR,
+  writeMarkdown,
+  writeResult,
+} from '../harness.js';
 import { RESULT_PREFIX, type RunConfig, type RunResult, type Scenario } from './common.js';
 import { matrixMarkdown, summarise, type CaseSpec, type MatrixRaw, type RunRecord } from './report.js';
 import { concurrencySvg, throughputSvg } from './svg.js';
@@ -35,12 +43,11 @@ function writeOutputs(raw: MatrixRaw): void {
   console.log(`wrote ${json}, ${md} and the SVG charts`);
 }
 
-
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = join(HERE, '..', '..');
 const full = process.argv.includes('--full') || process.env['BENCH_PROFILE'] === 'full';
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
-const rounds = Number(process.env['BENCH_ROUNDS'] ?? (full ? 5 : 3));
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const stem = process.env['BENCH_OUT'] ?? (full ? 'matrix' : 'matrix-quick');
 const onlyContenders = envList('BENCH_CONTENDERS');
 const onlyScenarios = envList('BENCH_SCENARIOS');
@@ -161,7 +168,8 @@ const CONTENDERS: readonly Contender[] = [
     describe:
       'a poll loop feeding a pool of `concurrency` goroutines (64 outside io), a context.Context per record, key mode routes by key hash; commits contiguous done offsets every 1 s',
     scenarios: ALL,
-    missing: () => (existsSync(GO_BIN) ? undefined : `${GO_BIN} not built (cd benchmarks/go && go build -o ../.bin/go-workerpool .)`),
+    missing: () =>
+      existsSync(GO_BIN) ? undefined : `${GO_BIN} not built (cd benchmarks/go && go build -o ../.bin/go-workerpool .)`,
     command: (c) => [GO_BIN, JSON.stringify(c)],
   },
   {
@@ -439,12 +447,13 @@ async function latencyRun(
   await Promise.all([connect(producer), connect(observer)]);
   producer.setPollInterval(10);
   const latencies: number[] = [];
-  let primed = false;
+  // An object, not a `let`: the callback sets it, which the loops below must see.
+  const trip = { primed: false };
   observer.on('data', (m: Message) => {
     const value = m.value;
-    if (value === null || value === undefined || value.length < 9) return;
+    if (value === null || value.length < 9) return;
     if (value[8] === 1) latencies.push((nowMicros() - value.readDoubleBE(0)) / 1000);
-    else primed = true;
+    else trip.primed = true;
   });
   observer.subscribe([outTopic]);
   observer.consume();
@@ -474,13 +483,13 @@ async function latencyRun(
   // Prime until one record made the whole trip: contender and observer have joined.
   const primeDeadline = performance.now() + 60_000;
   const joinStart = performance.now();
-  while (!primed && performance.now() < primeDeadline) {
+  while (!trip.primed && performance.now() < primeDeadline) {
     produce(0);
     await sleep(50);
   }
   const joinMs = performance.now() - joinStart;
   let sent = 0;
-  if (!primed) error = 'never primed (no output within 60 s)';
+  if (!trip.primed) error = 'never primed (no output within 60 s)';
   else {
     const t0 = performance.now();
     const total = Math.round(rate * seconds);
@@ -503,7 +512,7 @@ async function latencyRun(
   ]);
   // The contender runs until stopped; its own result line is not needed.
   const ended = await child.done;
-  if (!primed && ended.error !== undefined) error += `; contender: ${ended.error}`;
+  if (!trip.primed && ended.error !== undefined) error = `${error ?? ''}; contender: ${ended.error}`;
   const sorted = [...latencies].sort((a, b) => a - b);
   const result: RunResult & { latency: Record<string, number> } = {
     records: latencies.length,
@@ -556,7 +565,9 @@ else {
   broker = await startKafkaBroker();
   brokers = broker.brokers;
 }
-log(`broker ${brokers}; profile ${full ? 'full' : 'quick'}, ${String(rounds)} rounds, 1-min load ${loadAtStart.toFixed(2)}`);
+log(
+  `broker ${brokers}; profile ${full ? 'full' : 'quick'}, ${String(rounds)} rounds, 1-min load ${loadAtStart.toFixed(2)}`,
+);
 
 const contenders = CONTENDERS.filter((c) => onlyContenders === undefined || onlyContenders.includes(c.id));
 const skipped: Record<string, string> = {};
@@ -567,9 +578,24 @@ const active = contenders.filter((c) => {
 });
 for (const [id, why] of Object.entries(skipped)) log(`skipping ${id}: ${why}`);
 const activeCases = cases.filter(
-  (c) => onlyScenarios === undefined || onlyScenarios.some((s) => c.id === s || c.id.startsWith(`${s}-`) || c.scenario === s),
+  (c) =>
+    onlyScenarios === undefined ||
+    onlyScenarios.some((s) => c.id === s || c.id.startsWith(`${s}-`) || c.scenario === s),
 );
 const wantLatency = onlyScenarios === undefined ? full : onlyScenarios.includes('latency');
+if (process.env['BENCH_DRY'] === '1') {
+  // The plan only: runs per round by case.
+  let total = 0;
+  for (const c of activeCases) {
+    const who = active.filter(
+      (k) => k.scenarios.has(c.scenario) && (c.contenders === undefined || c.contenders.includes(k.id)),
+    );
+    total += who.length;
+    log(`${c.id}: ${String(c.records)} records, ${who.map((k) => k.id).join(' ')}`);
+  }
+  log(`${String(total)} runs per round × ${String(rounds)} rounds${wantLatency ? ' + latency' : ''}`);
+  process.exit(0);
+}
 
 const records: RunRecord[] = [];
 const latencyRates: Record<string, number> = {};
@@ -612,7 +638,9 @@ try {
     if (!needed.has(spec.name)) continue;
     const t0 = performance.now();
     await produceRecords(brokers, recordsOf(spec));
-    log(`produced ${spec.records.toLocaleString('en-US')} × ${String(spec.valueBytes)} B to ${spec.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    log(
+      `produced ${spec.records.toLocaleString('en-US')} × ${String(spec.valueBytes)} B to ${spec.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   }
 
   for (let round = 0; round < rounds; round++) {
@@ -682,4 +710,3 @@ try {
 } finally {
   await broker?.stop();
 }
-

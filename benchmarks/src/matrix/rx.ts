@@ -82,7 +82,9 @@ const stage: ChainHandler<Bytes, State> =
 
 function reportStall(): void {
   meter.records = handled;
-  meter.report(`${String(handled)} records handed to the stalled handler; peakInFlight ${String(source.stats.peakInFlight)}`);
+  meter.report(
+    `${String(handled)} records handed to the stalled handler; peakInFlight ${String(source.stats.peakInFlight)}`,
+  );
   process.exit(0);
 }
 

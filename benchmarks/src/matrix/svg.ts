@@ -4,7 +4,18 @@
  */
 import { cellOf, type MatrixResult } from './report.js';
 
-const COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const COLOURS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
 /** One colour per contender id, the same in both charts and every run. */
 const CONTENDER_COLOURS: Record<string, string> = {
   raw: '#4e79a7',
@@ -130,10 +141,16 @@ export function concurrencySvg(result: MatrixResult): string {
     const lo = Math.pow(10, Math.floor(Math.log10(Math.max(1, yMin))));
     const hi = Math.pow(10, Math.ceil(Math.log10(yMax)));
     const xs = (c: number): number =>
-      ox + (cMax === cMin ? panelW / 2 : ((Math.log2(c) - Math.log2(cMin)) / (Math.log2(cMax) - Math.log2(cMin))) * panelW);
-    const ys = (v: number): number => oy + panelH - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * panelH;
-    parts.push(`<rect x="${String(ox)}" y="${String(oy)}" width="${String(panelW)}" height="${String(panelH)}" fill="none" stroke="#ccc"/>`);
-    parts.push(`<text x="${String(ox + panelW / 2)}" y="${String(oy - 6)}" text-anchor="middle" font-weight="600">handler awaits ${String(delay)} ms</text>`);
+      ox +
+      (cMax === cMin ? panelW / 2 : ((Math.log2(c) - Math.log2(cMin)) / (Math.log2(cMax) - Math.log2(cMin))) * panelW);
+    const ys = (v: number): number =>
+      oy + panelH - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * panelH;
+    parts.push(
+      `<rect x="${String(ox)}" y="${String(oy)}" width="${String(panelW)}" height="${String(panelH)}" fill="none" stroke="#ccc"/>`,
+    );
+    parts.push(
+      `<text x="${String(ox + panelW / 2)}" y="${String(oy - 6)}" text-anchor="middle" font-weight="600">handler awaits ${String(delay)} ms</text>`,
+    );
     for (let v = lo; v <= hi * 1.0001; v *= 10) {
       parts.push(
         `<line x1="${String(ox)}" y1="${ys(v).toFixed(1)}" x2="${String(ox + panelW)}" y2="${ys(v).toFixed(1)}" stroke="#eee"/>`,
@@ -146,7 +163,9 @@ export function concurrencySvg(result: MatrixResult): string {
         `<text x="${xs(c).toFixed(1)}" y="${String(oy + panelH + 16)}" text-anchor="middle" fill="#555">${String(c)}</text>`,
       );
     }
-    parts.push(`<text x="${String(ox + panelW / 2)}" y="${String(oy + panelH + 34)}" text-anchor="middle" fill="#333">concurrency</text>`);
+    parts.push(
+      `<text x="${String(ox + panelW / 2)}" y="${String(oy + panelH + 34)}" text-anchor="middle" fill="#333">concurrency</text>`,
+    );
     if (pi === 0)
       parts.push(
         `<text transform="translate(${String(ox - 52)},${String(oy + panelH / 2)}) rotate(-90)" text-anchor="middle" fill="#333">records/s (log)</text>`,
@@ -154,7 +173,10 @@ export function concurrencySvg(result: MatrixResult): string {
     const boundPts = concurrencies.map((c) => `${xs(c).toFixed(1)},${ys(bound(c)).toFixed(1)}`).join(' ');
     parts.push(
       `<polyline points="${boundPts}" fill="none" stroke="#000" stroke-width="2"/>`,
-      ...concurrencies.map((c) => `<rect x="${(xs(c) - 3.5).toFixed(1)}" y="${(ys(bound(c)) - 3.5).toFixed(1)}" width="7" height="7" fill="#000"><title>bound ${String(Math.round(bound(c)))}/s</title></rect>`),
+      ...concurrencies.map(
+        (c) =>
+          `<rect x="${(xs(c) - 3.5).toFixed(1)}" y="${(ys(bound(c)) - 3.5).toFixed(1)}" width="7" height="7" fill="#000"><title>bound ${String(Math.round(bound(c)))}/s</title></rect>`,
+      ),
     );
     who.forEach((k, i) => {
       for (const ordering of ['unordered', 'key'] as const) {
@@ -176,7 +198,9 @@ export function concurrencySvg(result: MatrixResult): string {
     });
   });
   const ly = margin.top + panelH + margin.bottom + 12;
-  const entries: { label: string; colour: string; dash: boolean }[] = [{ label: "Little's law bound", colour: '#000', dash: false }];
+  const entries: { label: string; colour: string; dash: boolean }[] = [
+    { label: "Little's law bound", colour: '#000', dash: false },
+  ];
   who.forEach((k, i) => {
     entries.push({ label: k.label, colour: colourOf(k.id, i), dash: false });
   });
