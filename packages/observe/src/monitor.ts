@@ -150,6 +150,8 @@ interface Track {
   readonly offset: number;
   handler: string | undefined;
   handlerSince: number;
+  // Whether runChain started it; a record acknowledged without starting was invalid.
+  started: boolean;
 }
 
 interface Service {
@@ -471,6 +473,7 @@ export class Monitor implements Disposable {
       offset: source.offset,
       handler: undefined,
       handlerSince: 0,
+      started: false,
     });
     for (const sink of this.#sinks) sink.consumed?.(source.topic, source.partition);
   }
@@ -478,6 +481,8 @@ export class Monitor implements Disposable {
   private onSettled(m: SettledMessage): void {
     const track = this.#tracks.get(m.source);
     if (track === undefined) return;
+    // runChain passes undecodable and schema-violating records straight through: acknowledged, never started.
+    if (m.done && !track.started) this.onInvalid(m.source, undefined);
     this.#tracks.delete(m.source);
     if (!m.done) return;
     const seconds = (performance.now() - track.consumedAt) / 1000;
@@ -506,10 +511,12 @@ export class Monitor implements Disposable {
         offset: source.offset,
         handler: undefined,
         handlerSince: 0,
+        started: true,
       };
       this.#tracks.set(source, track);
       return;
     }
+    track.started = true;
     const seconds = (performance.now() - track.consumedAt) / 1000;
     for (const sink of this.#sinks) sink.queueWait?.(source.topic, seconds);
   }
@@ -566,24 +573,17 @@ export class Monitor implements Disposable {
       entry.deadLetterTopic = m.topic;
       return;
     }
-    // The only dead-lettered records that skip the chain: undecodable or schema-violating ones.
+    // Not dead-lettered by the chain: an invalid record (counted when it is acknowledged).
+    this.pushDeadLetter(invalidEntry(service.name, m.source, m.topic), m.source);
+  }
+
+  /** An invalid record acknowledged: counted, and listed if no dead-letter produce listed it already. */
+  private onInvalid(source: SourceRecord, deadLetterTopic: string | undefined): void {
+    const service = this.serviceOf(source);
     service.outcomes['invalid'] = (service.outcomes['invalid'] ?? 0) + 1;
-    for (const sink of this.#sinks) sink.outcome?.(m.source.topic, 'invalid', '');
-    this.pushDeadLetter(
-      {
-        at: Date.now(),
-        service: service.name,
-        topic: m.source.topic,
-        partition: m.source.partition,
-        offset: m.source.offset,
-        key: m.source.key?.toString('utf8') ?? null,
-        reason: 'invalid',
-        handler: undefined,
-        error: 'undecodable or schema-violating record',
-        deadLetterTopic: m.topic,
-      },
-      m.source,
-    );
+    for (const sink of this.#sinks) sink.outcome?.(source.topic, 'invalid', '');
+    if (!this.#deadLetterBySource.has(source))
+      this.pushDeadLetter(invalidEntry(service.name, source, deadLetterTopic), source);
   }
 
   private onProduceEnd(m: ProduceTrace): void {
@@ -693,6 +693,21 @@ export class Monitor implements Disposable {
 }
 
 const problemConditions = new Set<PartitionCondition>(['stalled', 'slow-record', 'commit-failing']);
+
+function invalidEntry(service: string, source: SourceRecord, deadLetterTopic: string | undefined): DeadLetterEntry {
+  return {
+    at: Date.now(),
+    service,
+    topic: source.topic,
+    partition: source.partition,
+    offset: source.offset,
+    key: source.key?.toString('utf8') ?? null,
+    reason: 'invalid',
+    handler: undefined,
+    error: 'undecodable or schema-violating record',
+    deadLetterTopic,
+  };
+}
 
 function handlerStatus(name: string, window: RollingWindow | undefined): HandlerStatus {
   if (window === undefined) {

@@ -166,6 +166,16 @@ describe('serveStatus', () => {
     expect((await fetch(new URL('/', server.url), { method: 'POST' })).status).toBe(405);
   });
 
+  it('a record acknowledged without ever starting in runChain is invalid (also without a dead-letter topic)', () => {
+    monitor = observe().watch(fakeSource([partition0]), { name: 'auditor' });
+    const source = sourceRecord(99);
+    diagnosticsChannel.channel(CHANNELS.record).publish({ groupId: 'g1', source, bytes: 3 });
+    diagnosticsChannel.channel(CHANNELS.settled).publish({ groupId: 'g1', source, bytes: 3, done: true });
+    const status = monitor.status();
+    expect(status.services[0]?.outcomes).toEqual({ invalid: 1 });
+    expect(status.deadLetters).toMatchObject([{ offset: 99, reason: 'invalid', deadLetterTopic: undefined }]);
+  });
+
   it('ready fails until the source runs with partitions; live fails once a partition stays stalled', async () => {
     monitor = observe({ stalledAfter: 1000, liveFailsAfter: 0 }).watch(fakeSource([], 'connecting'));
     server = await serveStatus({ port: 0, monitor });
