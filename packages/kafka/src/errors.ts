@@ -57,3 +57,22 @@ export class MissingSinkError extends RxKafkaError {
     );
   }
 }
+
+/** The reason a record's signal aborts when its partition is revoked. */
+export class PartitionRevokedError extends RxKafkaError {
+  readonly code = 'ERR_PARTITION_REVOKED';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    super(`Partition ${topic}[${String(partition)}] was revoked`);
+  }
+}
+
+/** The reason a record's signal aborts when the source stops before the record finished. */
+export class ShutdownError extends RxKafkaError {
+  readonly code = 'ERR_SHUTDOWN';
+  constructor() {
+    super('The consumer is shutting down');
+  }
+}

@@ -7,12 +7,19 @@ import {
   createContext,
   invalidOutcome,
   parseOptions,
-  RxKafkaError,
   type SourceRecord,
 } from '@rxkafka/core';
+import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
 import { decodeRecord, jsonDecoder, type Decoder } from './decode.js';
 import { channel, publish, publishStatistics } from './diagnostics.js';
-import { AuthenticationError, AuthorizationError, KafkaError, LifecycleError } from './errors.js';
+import {
+  AuthenticationError,
+  AuthorizationError,
+  KafkaError,
+  LifecycleError,
+  PartitionRevokedError,
+  ShutdownError,
+} from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { PartitionOffsets, type Ticket } from './partition-offsets.js';
@@ -163,31 +170,10 @@ export class SourceStats {
   dropped = 0;
 }
 
-/** The reason a record's signal aborts when its partition is revoked. */
-export class PartitionRevokedError extends RxKafkaError {
-  readonly code = 'ERR_PARTITION_REVOKED';
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-  ) {
-    super(`Partition ${topic}[${String(partition)}] was revoked`);
-  }
-}
-
-/** The reason a record's signal aborts when the source stops before the record finished. */
-export class ShutdownError extends RxKafkaError {
-  readonly code = 'ERR_SHUTDOWN';
-  constructor() {
-    super('The consumer is shutting down');
-  }
-}
-
 const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
 
 const optionsSchema = z.strictObject({
-  brokers: z
-    .string({ error: 'bootstrap servers as host:port[,host:port]' })
-    .min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  brokers: brokersOption,
   groupId: z.string({ error: 'a consumer group id' }).min(1, { error: 'a consumer group id (a non-empty string)' }),
   topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
     error: 'a non-empty array of topic names, or a RegExp',
@@ -208,18 +194,12 @@ const optionsSchema = z.strictObject({
   commitEvery: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
   stallTimeout: z.number().int().min(1000, { error: 'milliseconds, an integer >= 1000' }).optional(),
   headOfLineWarnAfter: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
-  logger: z
-    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.warn === 'function', {
-      error: 'a pino-compatible logger',
-    })
-    .optional(),
+  logger: loggerOption,
   drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
-  rdkafka: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
-    .optional(),
+  rdkafka: rdkafkaOption,
 });
 
 /**

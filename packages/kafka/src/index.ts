@@ -18,13 +18,13 @@ export {
   KafkaError,
   LifecycleError,
   MissingSinkError,
+  PartitionRevokedError,
+  ShutdownError,
   TopicExistsError,
 } from './errors.js';
 export {
   fromKafka,
   KafkaSource,
-  PartitionRevokedError,
-  ShutdownError,
   SourceStats,
   type FromKafkaOptions,
   type HeadOfLine,

@@ -9,6 +9,7 @@ import {
   type Outcome,
   type OutputRecord,
 } from '@rxkafka/core';
+import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
 import { DeliveryError, type KafkaError } from './errors.js';
@@ -42,24 +43,16 @@ export interface ToKafkaOptions {
 }
 
 const optionsSchema = z.strictObject({
-  brokers: z
-    .string({ error: 'bootstrap servers as host:port[,host:port]' })
-    .min(1, { error: 'bootstrap servers as host:port[,host:port]' }),
+  brokers: brokersOption,
   deadLetterTopic: z.union([z.string().min(1), z.literal(false)], {
     error: 'a topic name, or false to only log failed records',
   }),
   serialize: z.custom<ToKafkaOptions['serialize']>((v) => typeof v === 'function', { error: 'a function' }).optional(),
-  logger: z
-    .custom<Logger>((v) => typeof (v as Partial<Logger> | null)?.error === 'function', {
-      error: 'a pino-compatible logger',
-    })
-    .optional(),
+  logger: loggerOption,
   flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
   connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
   deliveryAttempts: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
-  rdkafka: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
-    .optional(),
+  rdkafka: rdkafkaOption,
 });
 
 /** Serialises output values: Buffers and strings pass through, `null` is a tombstone, the rest is JSON. */
