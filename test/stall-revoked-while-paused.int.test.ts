@@ -109,8 +109,11 @@ test('a partition revoked while paused and later assigned back to the same membe
     const movedAway = one.source.stats.revoked;
     expect(movedAway).toBeGreaterThan(0);
     expect(movedAway).toBeLessThan(PARTITIONS);
-    // The source's view is the consumer's state: only the partitions it still holds are paused.
-    expect(one.source.stats.pausedPartitions).toBe(PARTITIONS - movedAway);
+    // The source's view is the consumer's state: only partitions it still holds can be paused (the
+    // revoked ones were resumed as they left; the rest may have resumed too, once the aborted records
+    // of the revoked partitions freed room), and the count matches the per-partition view.
+    expect(one.source.stats.pausedPartitions).toBeLessThanOrEqual(PARTITIONS - movedAway);
+    expect(one.source.partitions().filter((p) => p.paused)).toHaveLength(one.source.stats.pausedPartitions);
 
     // 3. The handler recovers; one resumes the partitions it still holds.
     openGate();
