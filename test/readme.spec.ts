@@ -40,7 +40,8 @@ function readmeBlocks(): { line: number; code: string }[] {
   return blocks;
 }
 
-test('every ts block in the README compiles', () => {
+// Type-checking the workspace's sources takes seconds, more on a loaded machine.
+test('every ts block in the README compiles', { timeout: 120_000 }, () => {
   const blocks = readmeBlocks();
   expect(blocks.length).toBeGreaterThan(3);
   // Inside the workspace, so that the blocks resolve @rxkafka/* and rxjs like a user's code would.
