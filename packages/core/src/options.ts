@@ -1,3 +1,7 @@
+/**
+ * Option parsing shared by the rxkafka packages (`@rxkafka/core/options`): zod schemas in, `ConfigError`s
+ * out. Not part of the root API, which holds what a service needs.
+ */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
