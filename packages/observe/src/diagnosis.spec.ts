@@ -14,8 +14,10 @@ const base: PartitionFacts = {
   oldest: undefined,
   head: undefined,
   commitFailures: 0,
+  uncommitted: 0,
+  sinceCommitMs: 0,
 };
-const thresholds = { slowRecordMs: 10_000, stalledMs: 10_000 };
+const thresholds = { slowRecordMs: 10_000, stalledMs: 10_000, commitWaitMs: 10_000 };
 
 describe('diagnose', () => {
   it('no data, lag 0: healthy idle', () => {
@@ -75,6 +77,15 @@ describe('diagnose', () => {
       condition: 'commit-failing',
       problem: true,
     });
+  });
+
+  it('completed records waiting for a commit too long', () => {
+    const verdict = diagnose({ ...base, inFlight: 2, uncommitted: 40, sinceCommitMs: 12_000 }, thresholds);
+    expect(verdict).toMatchObject({ condition: 'commit-waiting', problem: true });
+    expect(verdict.reason).toBe('40 completed records wait for a commit; the last one succeeded 12.0 s ago');
+    expect(diagnose({ ...base, inFlight: 2, uncommitted: 40, sinceCommitMs: 900 }, thresholds).condition).toBe(
+      'fetching',
+    );
   });
 
   it('lag while nothing is fetched and nothing holds it back: stalled', () => {

@@ -5,7 +5,15 @@
 
 /** From the most to the least urgent. */
 export type PartitionCondition =
-  'stalled' | 'revoking' | 'paused' | 'slow-record' | 'head-of-line' | 'commit-failing' | 'idle' | 'fetching';
+  | 'stalled'
+  | 'revoking'
+  | 'paused'
+  | 'slow-record'
+  | 'head-of-line'
+  | 'commit-failing'
+  | 'commit-waiting'
+  | 'idle'
+  | 'fetching';
 
 export interface PartitionFacts {
   readonly topic: string;
@@ -30,6 +38,9 @@ export interface PartitionFacts {
   readonly head: { readonly offset: number; readonly released: boolean; readonly heldBack: number } | undefined;
   /** Commits have failed since the last one that succeeded. */
   readonly commitFailures: number;
+  /** Completed records not committed yet, and how long ago the source's last commit succeeded (ms). */
+  readonly uncommitted: number;
+  readonly sinceCommitMs: number;
 }
 
 export interface DiagnosisThresholds {
@@ -37,6 +48,8 @@ export interface DiagnosisThresholds {
   readonly slowRecordMs: number;
   /** A partition with lag that fetched nothing for this long, with nothing in flight and no pause, is stalled. */
   readonly stalledMs: number;
+  /** Completed records that wait this long for a commit are reported, in ms. */
+  readonly commitWaitMs: number;
 }
 
 export interface Diagnosis {
@@ -102,6 +115,13 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
     return {
       condition: 'commit-failing',
       reason: `${String(facts.commitFailures)} commits failed since the last one that succeeded`,
+      problem: true,
+    };
+  }
+  if (facts.uncommitted > 0 && facts.sinceCommitMs >= thresholds.commitWaitMs) {
+    return {
+      condition: 'commit-waiting',
+      reason: `${String(facts.uncommitted)} completed records wait for a commit; the last one succeeded ${s(facts.sinceCommitMs)} ago`,
       problem: true,
     };
   }

@@ -34,6 +34,8 @@ export interface MonitorOptions {
   readonly slowRecordAfter?: number;
   /** A partition with lag that fetched nothing this long is reported stalled, in ms. Default 10,000. */
   readonly stalledAfter?: number;
+  /** Completed records that wait this long for a commit are reported, in ms. Default 10,000. */
+  readonly commitWaitAfter?: number;
   /** `/health/live` fails once a partition has been stalled this long, in ms. Default 60,000. */
   readonly liveFailsAfter?: number;
   /** How many dead-lettered records to keep for the status page. Default 20. */
@@ -172,6 +174,8 @@ interface Service {
   readonly stalls: Map<string, number>;
   // source.stats.commitErrors when the last commit succeeded.
   commitErrorsAtSuccess: number;
+  // performance.now() of the last successful commit (or of the service's first sight).
+  lastCommitAt: number;
 }
 
 const tp = (topic: string, partition: number): string => `${topic}\u0000${String(partition)}`;
@@ -196,6 +200,7 @@ export class Monitor implements Disposable {
   readonly #logger: Logger | undefined;
   readonly #slowRecordMs: number;
   readonly #stalledMs: number;
+  readonly #commitWaitMs: number;
   readonly #liveFailsAfterMs: number;
   readonly #keepDeadLetters: number;
   #diagnosisTimer: NodeJS.Timeout | undefined;
@@ -205,6 +210,7 @@ export class Monitor implements Disposable {
     this.#logger = options.logger;
     this.#slowRecordMs = options.slowRecordAfter ?? 10_000;
     this.#stalledMs = options.stalledAfter ?? 10_000;
+    this.#commitWaitMs = options.commitWaitAfter ?? 10_000;
     this.#liveFailsAfterMs = options.liveFailsAfter ?? 60_000;
     this.#keepDeadLetters = options.deadLetters ?? 20;
     this.subscribe(CHANNELS.record, (m: ConsumedMessage) => {
@@ -307,6 +313,11 @@ export class Monitor implements Disposable {
               : { name: 'maxInFlight', value: stats.inFlight, max: limits.maxInFlight };
         }
         const old = oldest.get(`${service.name}\u0000${key}`);
+        const committed = fromStats?.committed;
+        const uncommitted =
+          committed === undefined || committed < 0 || part.committable === undefined
+            ? part.head?.heldBack
+            : Math.max(0, part.committable - committed) + (part.head?.heldBack ?? 0);
         const diagnosis = diagnose(
           {
             topic: part.topic,
@@ -328,8 +339,10 @@ export class Monitor implements Disposable {
                   },
             head: part.head,
             commitFailures: stats === undefined ? 0 : stats.commitErrors - service.commitErrorsAtSuccess,
+            uncommitted: uncommitted ?? 0,
+            sinceCommitMs: performance.now() - service.lastCommitAt,
           },
-          { slowRecordMs: this.#slowRecordMs, stalledMs: this.#stalledMs },
+          { slowRecordMs: this.#slowRecordMs, stalledMs: this.#stalledMs, commitWaitMs: this.#commitWaitMs },
         );
         const since = previous?.condition === diagnosis.condition ? previous.since : now;
         if (previous?.condition !== diagnosis.condition)
@@ -340,7 +353,6 @@ export class Monitor implements Disposable {
             `${service.name}: ${part.topic}[${String(part.partition)}] stalled for ${String(Math.round((now - since) / 1000))} s`,
           );
         }
-        const committed = fromStats?.committed;
         partitions.push({
           service: service.name,
           topic: part.topic,
@@ -348,10 +360,7 @@ export class Monitor implements Disposable {
           lag,
           committed,
           highWatermark: fromStats?.high,
-          uncommitted:
-            committed === undefined || committed < 0 || part.committable === undefined
-              ? part.head?.heldBack
-              : Math.max(0, part.committable - committed) + (part.head?.heldBack ?? 0),
+          uncommitted,
           inFlight: part.inFlight,
           paused: part.paused,
           condition: diagnosis.condition,
@@ -452,6 +461,7 @@ export class Monitor implements Disposable {
         verdicts: new Map(),
         stalls: new Map(),
         commitErrorsAtSuccess: 0,
+        lastCommitAt: performance.now(),
       };
       this.#services.set(key, service);
     } else if (name !== undefined && service.name !== name) {
@@ -597,7 +607,10 @@ export class Monitor implements Disposable {
 
   private onCommitted(m: CommittedMessage): void {
     const service = this.#services.get(m.groupId);
-    if (service?.source !== undefined) service.commitErrorsAtSuccess = service.source.stats.commitErrors;
+    if (service !== undefined) {
+      service.lastCommitAt = performance.now();
+      if (service.source !== undefined) service.commitErrorsAtSuccess = service.source.stats.commitErrors;
+    }
     for (const sink of this.#sinks) sink.committed?.(m.latencyMs / 1000);
   }
 
@@ -692,7 +705,7 @@ export class Monitor implements Disposable {
   }
 }
 
-const problemConditions = new Set<PartitionCondition>(['stalled', 'slow-record', 'commit-failing']);
+const problemConditions = new Set<PartitionCondition>(['stalled', 'slow-record', 'commit-failing', 'commit-waiting']);
 
 function invalidEntry(service: string, source: SourceRecord, deadLetterTopic: string | undefined): DeadLetterEntry {
   return {
