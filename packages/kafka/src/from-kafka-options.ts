@@ -1,0 +1,194 @@
+/**
+ * fromKafka's options: the public type, their validation, and the settings a source runs with
+ * (defaults applied, librdkafka configuration derived from the limits).
+ */
+import { z } from 'zod';
+import { ConfigError, parseOptions } from '@rxkafka/core';
+import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
+import { jsonDecoder, type Decoder } from './decode.js';
+import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
+import { defaultLogger, type Logger } from './logger.js';
+
+export interface FromKafkaOptions<R, S> {
+  /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
+  readonly brokers: string;
+  readonly groupId: string;
+  /** Topic names, or one RegExp (librdkafka subscribes to every matching topic). */
+  readonly topics: readonly string[] | RegExp;
+  /** Validates each decoded record; failures become `invalid` outcomes, never stream errors. */
+  readonly schema: z.ZodType<R>;
+  /** Raw value to schema input. Default: UTF-8 JSON. */
+  readonly decode?: Decoder;
+  /** Fresh per-record state for handlers. Default `{}`. */
+  readonly state?: () => S;
+  /** Records handed downstream and not yet settled; at this count partitions pause. Default 1000. */
+  readonly maxInFlight?: number;
+  /** Bytes (keys + values) of unsettled records; at this size partitions pause. Default 64 MiB. */
+  readonly maxInFlightBytes?: number;
+  /**
+   * Records fetched and not yet covered by a commit: in flight, completed behind a slower record of
+   * their partition, or completed since the last commit. At this count the source waits (and pauses
+   * after `pauseAfter`) as it does at `maxInFlight`, so after a crash at most this many records are
+   * processed again. It costs throughput when a slow record holds a partition's commit back, since
+   * nothing more is fetched until it finishes. Default: no limit.
+   */
+  readonly maxUncommitted?: number;
+  /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
+  readonly resumeAt?: number;
+  /**
+   * How long in-flight records may sit at a limit before partitions are paused, in ms. Default 1000.
+   * Pausing makes librdkafka drop its prefetch and re-fetch on resume, so brief peaks are waited out.
+   */
+  readonly pauseAfter?: number;
+  /** Most records per `consume` call. Default 500. */
+  readonly batchSize?: number;
+  /** How long one `consume` call waits for the next record, in ms. Default 25. */
+  readonly pollTimeout?: number;
+  /**
+   * Commit at least this often while records complete, in ms. Default 200: after a crash, the records
+   * completed since the last commit are processed again, and a commit costs no measurable throughput
+   * (one commit is in flight at a time, so their rate is capped by the broker's round trip anyway).
+   */
+  readonly commitInterval?: number;
+  /**
+   * Commit as soon as this many records completed since the last commit (or, if the commit point could
+   * not move yet, at its next move). Default 1000.
+   */
+  readonly commitEvery?: number;
+  /**
+   * A partition that has records waiting and fetched nothing for this long, while rxkafka holds nothing
+   * back (no backpressure pause, no revoke, no stop), is stalled: it is logged with the reason, counted
+   * in `stats.stalls`, resumed and re-seeked to where it should read. In ms; default 30,000.
+   */
+  readonly stallTimeout?: number;
+  /**
+   * Log a warning when one record has held its partition's commit point back this long while later
+   * records of that partition completed (they would be processed again after a crash). In ms; default 10,000.
+   */
+  readonly headOfLineWarnAfter?: number;
+  /** On revoke and on stop: how long in-flight records may take before they are aborted, in ms. Default 10,000. */
+  readonly drainTimeout?: number;
+  /** After aborting, how long to wait for their defers and outcomes, in ms. Default 5000. */
+  readonly abortGrace?: number;
+  /** How long connecting may take before the source fails, in ms. Default 30,000. */
+  readonly connectTimeout?: number;
+  /** Aborting it stops the source gracefully, as `stop()` does. */
+  readonly signal?: AbortSignal;
+  /** Extra librdkafka consumer properties. Misspelled keys are rejected. */
+  readonly rdkafka?: LibrdkafkaConfig;
+  /** Where stalls and head-of-line warnings are logged. Default: pino on stderr. */
+  readonly logger?: Logger;
+}
+
+const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
+
+const optionsSchema = z.strictObject({
+  brokers: brokersOption,
+  groupId: z.string({ error: 'a consumer group id' }).min(1, { error: 'a consumer group id (a non-empty string)' }),
+  topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
+    error: 'a non-empty array of topic names, or a RegExp',
+  }),
+  schema: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { error: 'a zod schema' }),
+  decode: z.custom<Decoder>((value) => typeof value === 'function', { error: 'a decoder function' }).optional(),
+  state: z
+    .custom<() => unknown>((value) => typeof value === 'function', { error: 'a state factory function' })
+    .optional(),
+  maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
+  maxUncommitted: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
+  pauseAfter: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  batchSize: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  pollTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  commitInterval: z.number().min(1, { error: 'milliseconds >= 1' }).optional(),
+  commitEvery: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  stallTimeout: z.number().int().min(1000, { error: 'milliseconds, an integer >= 1000' }).optional(),
+  headOfLineWarnAfter: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  logger: loggerOption,
+  drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
+  connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
+  rdkafka: rdkafkaOption,
+});
+
+/** What a source runs with: every option resolved. */
+export interface Settings<R, S> {
+  readonly groupId: string;
+  readonly topics: readonly (string | RegExp)[];
+  readonly schema: z.ZodType<R>;
+  readonly decode: Decoder;
+  readonly makeState: () => S;
+  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
+  readonly maxUncommitted: number;
+  readonly resumeAt: number;
+  readonly pauseAfter: number;
+  readonly batchSize: number;
+  readonly pollTimeout: number;
+  readonly commitInterval: number;
+  readonly commitEvery: number;
+  readonly stallTimeout: number;
+  readonly headOfLineWarnAfter: number;
+  readonly logger: Logger;
+  readonly drainTimeout: number;
+  readonly abortGrace: number;
+  readonly connectTimeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly librdkafka: LibrdkafkaConfig;
+}
+
+export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings<R, S> {
+  const parsed = parseOptions(optionsSchema, options);
+  const extra = parsed.rdkafka ?? {};
+  checkLibrdkafkaConfig(extra, 'consumer', 'rdkafka');
+  for (const key of FORCED_KEYS) {
+    if (key in extra) {
+      throw new ConfigError(
+        `rdkafka.${key}`,
+        'to be left out: rxkafka sets it itself (offsets are stored and committed only when records are done)',
+        extra[key],
+      );
+    }
+  }
+  const maxInFlight = parsed.maxInFlight ?? 1000;
+  const maxInFlightBytes = parsed.maxInFlightBytes ?? 64 * 1024 * 1024;
+  return {
+    groupId: parsed.groupId,
+    topics: parsed.topics instanceof RegExp ? [parsed.topics] : parsed.topics,
+    schema: options.schema,
+    decode: parsed.decode ?? jsonDecoder,
+    makeState: options.state ?? ((): S => ({}) as S),
+    maxInFlight,
+    maxInFlightBytes,
+    maxUncommitted: parsed.maxUncommitted ?? Infinity,
+    resumeAt: parsed.resumeAt ?? 0.5,
+    pauseAfter: parsed.pauseAfter ?? 1000,
+    batchSize: parsed.batchSize ?? 500,
+    pollTimeout: parsed.pollTimeout ?? 25,
+    commitInterval: parsed.commitInterval ?? 200,
+    commitEvery: parsed.commitEvery ?? 1000,
+    stallTimeout: parsed.stallTimeout ?? 30_000,
+    headOfLineWarnAfter: parsed.headOfLineWarnAfter ?? 10_000,
+    logger: options.logger ?? defaultLogger(),
+    drainTimeout: parsed.drainTimeout ?? 10_000,
+    abortGrace: parsed.abortGrace ?? 5000,
+    connectTimeout: parsed.connectTimeout ?? 30_000,
+    signal: parsed.signal,
+    librdkafka: {
+      'bootstrap.servers': parsed.brokers,
+      'group.id': parsed.groupId,
+      'partition.assignment.strategy': 'cooperative-sticky',
+      'auto.offset.reset': 'earliest',
+      // The stored offset only moves when rxkafka says a record is done, and rxkafka commits it.
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      // librdkafka's prefetch is bounded like rxkafka's own buffer, so memory is truly capped.
+      'queued.max.messages.kbytes': Math.max(1, Math.ceil(maxInFlightBytes / 1024 / 2)),
+      'queued.min.messages': Math.max(1, Math.min(100_000, maxInFlight)),
+      // With the prefetch kept this small, librdkafka's default 1 s back-off after a full queue stalls the fetcher.
+      'fetch.queue.backoff.ms': 5,
+      ...extra,
+    },
+  };
+}
