@@ -489,7 +489,8 @@ cmd_stop() {
 }
 
 usage() {
-  sed -n '2,25p' "$SCRIPT" | sed 's/^# \{0,1\}//' >&2
+  # The header comment, up to the first line that is not a comment.
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$SCRIPT" >&2
 }
 
 main() {
