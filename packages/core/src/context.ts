@@ -78,7 +78,9 @@ export interface Context<R, S = Record<string, unknown>> {
  * Optional when every field of `S` is optional (the default is `{}`); required as soon as `S` has a
  * required field, so `{} as S` is never passed off as a valid state.
  */
-export type StateFactoryOption<S> = object extends S ? { readonly state?: () => S } : { readonly state: () => S };
+// `Record<string, never>` stands for `{}`: it fits `Record<string, unknown>` and all-optional types, not a required field.
+export type StateFactoryOption<S> =
+  Record<string, never> extends S ? { readonly state?: () => S } : { readonly state: () => S };
 
 /** What it takes to make a context. `signal` is the record's outer cancellation: shutdown or revoke. */
 export interface ContextInit<R, S> {

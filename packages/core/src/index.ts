@@ -35,7 +35,6 @@ export {
   type NamedHandler,
 } from './handler.js';
 export { mergeMapByKey, PoolGauges, type MergeMapByKeyOptions } from './merge-map-by-key.js';
-export { durationMs, MAX_TIMER_MS, parseOptions } from './options.js';
 export {
   invalidOutcome,
   isDeadLetter,

@@ -50,7 +50,8 @@ export class DeadLetterLog {
     // A handler's error already names the handler: the line shows its cause. An invalid record's own
     // message is the clear one; its cause (a ZodError) is a JSON dump.
     const message = outcome.kind === 'invalid' ? error.message : rootMessage(error);
-    this.#logger[this.#level](fields, `${where} ${outcome.kind} in ${handler}: ${message}`);
+    const stage = outcome.kind === 'invalid' ? 'decode' : handler;
+    this.#logger[this.#level](fields, `${where} ${outcome.kind} in ${stage}: ${message}`);
     this.#logger.debug?.({ ...fields, stack: error.stack }, `${where} stack`);
   }
 

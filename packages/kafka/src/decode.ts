@@ -1,7 +1,10 @@
 import { InvalidRecordError, toError, type SourceRecord } from '@rxkafka/core';
-import type { z } from 'zod';
+import { issuePath, type StandardSchemaV1 } from './schema.js';
 
-/** Turns a record's raw value into the input of its schema. Throwing marks the record undecodable. */
+/**
+ * Turns a record's raw value into the input of its schema. Throwing (or rejecting) marks the record
+ * undecodable. It may return a Promise, e.g. to look a writer's schema up in a schema registry.
+ */
 export type Decoder = (value: Buffer | null, source: SourceRecord) => unknown;
 
 /** The default: UTF-8 JSON; a null value (tombstone) decodes to `null`. */
@@ -11,22 +14,50 @@ export const jsonDecoder: Decoder = (value) =>
 export type Decoded<R> =
   { readonly ok: true; readonly record: R } | { readonly ok: false; readonly error: InvalidRecordError };
 
-/** Decodes and validates one record. Never throws: a bad record is a value, bound for the dead-letter topic. */
-export function decodeRecord<R>(source: SourceRecord, decoder: Decoder, schema: z.ZodType<R>): Decoded<R> {
+/**
+ * Decodes and validates one record. Never throws or rejects: a bad record is a value, bound for the
+ * dead-letter topic. Synchronous when the decoder and the validator are, a Promise otherwise.
+ */
+export function decodeRecord<R>(
+  source: SourceRecord,
+  decoder: Decoder,
+  schema: StandardSchemaV1<unknown, R>,
+): Decoded<R> | Promise<Decoded<R>> {
   let raw: unknown;
   try {
     raw = decoder(source.value, source);
   } catch (error) {
-    const cause = toError(error);
-    return {
-      ok: false,
-      error: new InvalidRecordError('undecodable', `Undecodable record: ${cause.message}`, { cause }),
-    };
+    return undecodable(error);
   }
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return { ok: true, record: parsed.data };
-  const detail = parsed.error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
-  return { ok: false, error: new InvalidRecordError('schema', `Schema violation: ${detail}`, { cause: parsed.error }) };
+  if (raw instanceof Promise) {
+    return (raw as Promise<unknown>).then((value) => validate(value, schema), undecodable);
+  }
+  return validate(raw, schema);
+}
+
+function validate<R>(raw: unknown, schema: StandardSchemaV1<unknown, R>): Decoded<R> | Promise<Decoded<R>> {
+  let result: StandardSchemaV1.Result<R> | Promise<StandardSchemaV1.Result<R>>;
+  try {
+    result = schema['~standard'].validate(raw);
+  } catch (error) {
+    return schemaViolation(`the validator threw: ${toError(error).message}`, error);
+  }
+  return result instanceof Promise
+    ? result.then(judge, (error: unknown) => schemaViolation(`the validator threw: ${toError(error).message}`, error))
+    : judge(result);
+}
+
+function judge<R>(result: StandardSchemaV1.Result<R>): Decoded<R> {
+  if (result.issues === undefined) return { ok: true, record: result.value };
+  const detail = result.issues.map((issue) => `${issuePath(issue)}: ${issue.message}`).join('; ');
+  return schemaViolation(detail, result.issues);
+}
+
+function undecodable(error: unknown): Decoded<never> {
+  const cause = toError(error);
+  return { ok: false, error: new InvalidRecordError('undecodable', `Undecodable record: ${cause.message}`, { cause }) };
+}
+
+function schemaViolation(detail: string, cause: unknown): Decoded<never> {
+  return { ok: false, error: new InvalidRecordError('schema', `Schema violation: ${detail}`, { cause }) };
 }

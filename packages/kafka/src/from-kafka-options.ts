@@ -3,24 +3,33 @@
  * (defaults applied, librdkafka configuration derived from the limits).
  */
 import { z } from 'zod';
-import { ConfigError, parseOptions } from '@rxkafka/core';
+import { ConfigError, type StateFactoryOption } from '@rxkafka/core';
+import { durationMs, fn, MAX_TIMER_MS, parseOptions, positiveInt } from '@rxkafka/core/options';
 import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
 import { jsonDecoder, type Decoder } from './decode.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 
-export interface FromKafkaOptions<R, S> {
+/**
+ * fromKafka's options. `state` (a factory of each record's state `S`) is optional while every field of
+ * `S` is, and required as soon as one is not.
+ */
+export type FromKafkaOptions<R, S> = KafkaSourceOptions<R> & StateFactoryOption<S>;
+
+export interface KafkaSourceOptions<R> {
   /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
   readonly brokers: string;
   readonly groupId: string;
   /** Topic names, or one RegExp (librdkafka subscribes to every matching topic). */
   readonly topics: readonly string[] | RegExp;
-  /** Validates each decoded record; failures become `invalid` outcomes, never stream errors. */
-  readonly schema: z.ZodType<R>;
-  /** Raw value to schema input. Default: UTF-8 JSON. */
+  /**
+   * Validates each decoded record; failures become `invalid` outcomes, never stream errors. A zod schema,
+   * or any Standard Schema v1 validator (`zod/mini`, valibot, arktype); it may validate asynchronously.
+   */
+  readonly schema: StandardSchemaV1<unknown, R>;
+  /** Raw value to schema input; it may return a Promise (e.g. a schema-registry lookup). Default: UTF-8 JSON. */
   readonly decode?: Decoder;
-  /** Fresh per-record state for handlers. Default `{}`. */
-  readonly state?: () => S;
   /** Records handed downstream and not yet settled; at this count partitions pause. Default 1000. */
   readonly maxInFlight?: number;
   /** Bytes (keys + values) of unsettled records; at this size partitions pause. Default 64 MiB. */
@@ -88,26 +97,39 @@ const optionsSchema = z.strictObject({
   topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
     error: 'a non-empty array of topic names, or a RegExp',
   }),
-  schema: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { error: 'a zod schema' }),
-  decode: z.custom<Decoder>((value) => typeof value === 'function', { error: 'a decoder function' }).optional(),
-  state: z
-    .custom<() => unknown>((value) => typeof value === 'function', { error: 'a state factory function' })
+  schema: z.custom<StandardSchemaV1>(isStandardSchema, {
+    error: 'a schema: zod, or any Standard Schema v1 validator (an object with a `~standard` property)',
+  }),
+  decode: fn<Decoder>('a decoder').optional(),
+  state: fn<() => unknown>('a state factory').optional(),
+  maxInFlight: positiveInt('records').optional(),
+  maxInFlightBytes: z
+    .number({ error: 'bytes (an integer >= 1024)' })
+    .int({ error: 'bytes (an integer >= 1024)' })
+    .min(1024, { error: 'bytes (an integer >= 1024)' })
     .optional(),
-  maxInFlight: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
-  maxInFlightBytes: z.number().int().min(1024, { error: 'an integer >= 1024 (bytes)' }).optional(),
-  maxUncommitted: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
-  resumeAt: z.number().gt(0, { error: 'a fraction in (0, 1]' }).max(1, { error: 'a fraction in (0, 1]' }).optional(),
-  pauseAfter: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
-  batchSize: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
-  pollTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
-  commitInterval: z.number().min(1, { error: 'milliseconds >= 1' }).optional(),
-  commitEvery: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
-  stallTimeout: z.number().int().min(1000, { error: 'milliseconds, an integer >= 1000' }).optional(),
-  headOfLineWarnAfter: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  maxUncommitted: positiveInt('records').optional(),
+  resumeAt: z
+    .number({ error: 'a fraction in (0, 1]' })
+    .gt(0, { error: 'a fraction in (0, 1]' })
+    .max(1, { error: 'a fraction in (0, 1]' })
+    .optional(),
+  pauseAfter: durationMs('a wait', { unlimited: false }).optional(),
+  batchSize: positiveInt('records per consume call').optional(),
+  pollTimeout: positiveInt('milliseconds').optional(),
+  commitInterval: positiveInt('milliseconds').optional(),
+  commitEvery: positiveInt('records').optional(),
+  // Under a second the guard, which looks once a second, would take every pause between fetches for a stall.
+  stallTimeout: z
+    .custom<number>((ms) => typeof ms === 'number' && (ms === Infinity || (ms >= 1000 && ms <= MAX_TIMER_MS)), {
+      error: `a stall threshold in milliseconds (from 1000 to ${String(MAX_TIMER_MS)}, or Infinity to turn the guard off)`,
+    })
+    .optional(),
+  headOfLineWarnAfter: durationMs('a warning threshold').optional(),
   logger: loggerOption,
-  drainTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
-  abortGrace: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
-  connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
+  drainTimeout: durationMs('a drain timeout').optional(),
+  abortGrace: durationMs('a grace period').optional(),
+  connectTimeout: durationMs('a connect timeout', { unlimited: false }).optional(),
   signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
   rdkafka: rdkafkaOption,
 });
@@ -116,7 +138,7 @@ const optionsSchema = z.strictObject({
 export interface Settings<R, S> {
   readonly groupId: string;
   readonly topics: readonly (string | RegExp)[];
-  readonly schema: z.ZodType<R>;
+  readonly schema: StandardSchemaV1<unknown, R>;
   readonly decode: Decoder;
   readonly makeState: () => S;
   readonly maxInFlight: number;
@@ -158,7 +180,8 @@ export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings
     topics: parsed.topics instanceof RegExp ? [parsed.topics] : parsed.topics,
     schema: options.schema,
     decode: parsed.decode ?? jsonDecoder,
-    makeState: options.state ?? ((): S => ({}) as S),
+    // Without a factory every field of S is optional (the types see to it), so {} is a valid S.
+    makeState: (options as { state?: () => S }).state ?? ((): S => ({}) as S),
     maxInFlight,
     maxInFlightBytes,
     maxUncommitted: parsed.maxUncommitted ?? Infinity,

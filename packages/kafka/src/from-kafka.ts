@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { type ChainInput, createContext, invalidOutcome, type SourceRecord } from '@rxkafka/core';
 import { resolveSettings, type FromKafkaOptions, type Settings } from './from-kafka-options.js';
-import { decodeRecord } from './decode.js';
+import { decodeRecord, type Decoded } from './decode.js';
 import { channel, publish, publishStatistics } from './diagnostics.js';
 import {
   AuthenticationError,
@@ -252,6 +252,8 @@ class ConsumerSession<R, S> {
   #checkingStalls = false;
   // performance.now() when the pending asynchronous commit was sent.
   #commitSentAt = 0;
+  // The last record waiting for an asynchronous decode, if any; later records are emitted after it.
+  #decoding: Promise<void> | undefined;
 
   constructor(
     private readonly source: KafkaSource<R, S>,
@@ -699,22 +701,47 @@ class ConsumerSession<R, S> {
       settle(false);
     };
 
+    const emit = (decoded: Decoded<R>): void => {
+      if (!decoded.ok) {
+        stats.invalid++;
+        this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
+        return;
+      }
+      this.subscriber.next(
+        createContext({
+          record: decoded.record,
+          source,
+          state: settings.makeState(),
+          signal: part.controller.signal,
+          ack,
+          nack,
+        }),
+      );
+    };
     const decoded = decodeRecord(source, settings.decode, settings.schema);
-    if (!decoded.ok) {
-      stats.invalid++;
-      this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
-      return;
-    }
-    this.subscriber.next(
-      createContext({
-        record: decoded.record,
-        source,
-        state: settings.makeState(),
-        signal: part.controller.signal,
-        ack,
-        nack,
-      }),
-    );
+    if (this.#decoding === undefined && !(decoded instanceof Promise)) emit(decoded);
+    else this.emitInOrder(decoded, emit, nack);
+  }
+
+  /**
+   * An asynchronous decoder or validator must not let a record overtake an earlier one: once one
+   * record waits for its decoding, the records fetched after it wait their turn behind it.
+   */
+  private emitInOrder(
+    decoded: Decoded<R> | Promise<Decoded<R>>,
+    emit: (decoded: Decoded<R>) => void,
+    release: () => void,
+  ): void {
+    const turn = (this.#decoding ?? Promise.resolve()).then(() => decoded);
+    const emitted = turn.then((result) => {
+      // Unsubscribed meanwhile: released uncommitted, so it is consumed again.
+      if (this.subscriber.closed) release();
+      else emit(result);
+    });
+    this.#decoding = emitted;
+    void emitted.finally(() => {
+      if (this.#decoding === emitted) this.#decoding = undefined;
+    });
   }
 
   private assign(partitions: TopicPartition[]): void {

@@ -19,7 +19,9 @@ describe('fromKafka options', () => {
     [{ ...base, maxUncommitted: 0 }, 'maxUncommitted'],
     [{ ...base, stallTimeout: 999 }, 'stallTimeout'],
     [{ ...base, stallTimeout: '30s' }, 'stallTimeout'],
-    [{ ...base, headOfLineWarnAfter: 0 }, 'headOfLineWarnAfter'],
+    [{ ...base, headOfLineWarnAfter: -1 }, 'headOfLineWarnAfter'],
+    [{ ...base, drainTimeout: 2 ** 31 }, 'drainTimeout'],
+    [{ ...base, connectTimeout: Infinity }, 'connectTimeout'],
     [{ ...base, logger: {} }, 'logger'],
     [{ ...base, groupID: 'typo' }, 'groupID'],
     [{ ...base, rdkafka: { 'fetch.wait.max.msec': 10 } }, 'rdkafka.fetch.wait.max.msec'],
@@ -38,6 +40,24 @@ describe('fromKafka options', () => {
     );
   });
 
+  it('explains a wrong type in words, like core does', () => {
+    const create = () => fromKafka({ ...base, maxInFlight: '10' } as never);
+    expect(create).toThrow('Invalid option `maxInFlight`: expected records (an integer >= 1), received "10"');
+    expect(create).not.toThrow(/Invalid input/);
+    expect(() => fromKafka({ ...base, schema: { parse: () => 1 } } as never)).toThrow(/Standard Schema v1/);
+  });
+
+  it('takes Infinity as no limit where a wait may be unbounded', () => {
+    expect(() => fromKafka({ ...base, drainTimeout: Infinity, stallTimeout: Infinity })).not.toThrow();
+  });
+
+  it('requires a state factory when the state has a required field', () => {
+    // @ts-expect-error `state` is required: `{}` is not a `{ count: number }`
+    expect(() => fromKafka<unknown, { count: number }>(base)).not.toThrow();
+    expect(() => fromKafka<unknown, { count: number }>({ ...base, state: () => ({ count: 0 }) })).not.toThrow();
+    expect(() => fromKafka<unknown, { count?: number }>(base)).not.toThrow();
+  });
+
   it('accepts a RegExp subscription', () => {
     expect(() => fromKafka({ ...base, topics: /^orders\./ })).not.toThrow();
   });
@@ -50,6 +70,8 @@ describe('toKafka options', () => {
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', rdkafka: { 'linger.msec': 1 } }, 'rdkafka.linger.msec'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', flushTimeout: -1 }, 'flushTimeout'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryAttempts: 0 }, 'deliveryAttempts'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deadLetterLog: { levle: 'warn' } }, 'deadLetterLog.levle'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', serialize: 'json' }, 'serialize'],
   ])('rejects %j, naming `%s`', (options, field) => {
     const create = () => toKafka(options as never);
     expect(create).toThrow(ConfigError);

@@ -1,9 +1,9 @@
 import { Observable, type OperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import { z } from 'zod';
+import { durationMs, fn, parseOptions, positiveInt } from '@rxkafka/core/options';
 import {
   HandlerError,
   isDeadLetter,
-  parseOptions,
   toError,
   type DeadLetterOutcome,
   type Outcome,
@@ -12,6 +12,7 @@ import {
 import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
+import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -22,10 +23,15 @@ export interface ToKafkaOptions {
   readonly brokers: string;
   /** Where failed, timed-out and invalid records go. `false` only logs them, then acknowledges them. */
   readonly deadLetterTopic: string | false;
-  /** Output value to bytes. Default: Buffers and strings unchanged, `null` as a tombstone, anything else as JSON. */
-  readonly serialize?: (value: unknown, output: OutputRecord) => Buffer | string | null;
+  /**
+   * Output value to bytes. Default: Buffers and strings unchanged, `null` as a tombstone, anything else
+   * as JSON. It may return a Promise (e.g. a schema-registry encoder); outputs keep their order anyway.
+   */
+  readonly serialize?: Serializer;
   /** Where dead-lettered records are logged with their error. Default: pino on stderr. */
   readonly logger?: Logger;
+  /** The level and sampling of the one line logged per dead-lettered record. */
+  readonly deadLetterLog?: DeadLetterLogOptions;
   /** How long completion waits for outstanding deliveries, in ms. Default 10,000. */
   readonly flushTimeout?: number;
   /** How long connecting may take before the sink fails, in ms. Default 30,000. */
@@ -42,16 +48,30 @@ export interface ToKafkaOptions {
   readonly rdkafka?: LibrdkafkaConfig;
 }
 
+/** An output's value as bytes: a Buffer, a string (UTF-8), or `null` (a tombstone). */
+export type SerializedValue = Buffer | string | null;
+
+export type Serializer = (value: unknown, output: OutputRecord) => SerializedValue | Promise<SerializedValue>;
+
 const optionsSchema = z.strictObject({
   brokers: brokersOption,
   deadLetterTopic: z.union([z.string().min(1), z.literal(false)], {
     error: 'a topic name, or false to only log failed records',
   }),
-  serialize: z.custom<ToKafkaOptions['serialize']>((v) => typeof v === 'function', { error: 'a function' }).optional(),
+  serialize: fn<Serializer>('a serializer').optional(),
   logger: loggerOption,
-  flushTimeout: z.number().min(0, { error: 'milliseconds >= 0' }).optional(),
-  connectTimeout: z.number().int().min(1, { error: 'milliseconds, an integer >= 1' }).optional(),
-  deliveryAttempts: z.number().int().min(1, { error: 'an integer >= 1' }).optional(),
+  deadLetterLog: z
+    .strictObject({
+      level: z.enum(['error', 'warn', 'info'], { error: "'error', 'warn' or 'info'" }).optional(),
+      maxPerSecond: z
+        .number({ error: 'lines per second (a number >= 1, or Infinity)' })
+        .min(1, { error: 'lines per second (a number >= 1, or Infinity)' })
+        .optional(),
+    })
+    .optional(),
+  flushTimeout: durationMs('a flush timeout', { unlimited: false }).optional(),
+  connectTimeout: durationMs('a connect timeout', { unlimited: false }).optional(),
+  deliveryAttempts: positiveInt('attempts').optional(),
   rdkafka: rdkafkaOption,
 });
 
@@ -84,6 +104,7 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     deadLetterTopic: parsed.deadLetterTopic,
     serialize: parsed.serialize ?? serializeJson,
     logger: parsed.logger ?? defaultLogger(),
+    deadLetterLog: new DeadLetterLog(parsed.logger ?? defaultLogger(), options.deadLetterLog),
     flushTimeout: parsed.flushTimeout ?? 10_000,
     connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
@@ -105,8 +126,9 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
 
 interface ProducerSettings {
   readonly deadLetterTopic: string | false;
-  readonly serialize: (value: unknown, output: OutputRecord) => Buffer | string | null;
+  readonly serialize: Serializer;
   readonly logger: Logger;
+  readonly deadLetterLog: DeadLetterLog;
   readonly flushTimeout: number;
   readonly connectTimeout: number;
   readonly deliveryAttempts: number;
@@ -148,6 +170,8 @@ class ProducerSession<R, S> {
   #retryTimer: NodeJS.Timeout | undefined;
   #sourceSubscription: Subscription | undefined;
   #closing = false;
+  // The last step waiting for an asynchronous serialization; outcomes that arrive meanwhile queue behind it.
+  #serializing: Promise<void> | undefined;
   // Incremented whenever the producer is replaced.
   #generation = 0;
   // Records the current producer holds (produced, no report yet), in produce order.
@@ -259,6 +283,13 @@ class ProducerSession<R, S> {
   }
 
   private handle(outcome: Outcome<R, S>): void {
+    // Behind an asynchronous serialization, later outcomes wait their turn, so outputs keep their order.
+    if (this.#serializing !== undefined) this.afterSerializing(() => this.handleNow(outcome));
+    else this.handleNow(outcome);
+  }
+
+  private handleNow(outcome: Outcome<R, S>): void {
+    if (this.subscriber.closed) return;
     switch (outcome.kind) {
       case 'aborted':
         outcome.nack();
@@ -281,52 +312,77 @@ class ProducerSession<R, S> {
       this.settle(outcome);
       return;
     }
-    const records: Pending<R, S>[] = [];
-    const delivery: Delivery<R, S> = { outcome, remaining: outputs.length };
+    let values: (SerializedValue | Promise<SerializedValue>)[];
     try {
-      for (const output of outputs) {
-        const value = this.settings.serialize(output.value, output);
-        records.push({
-          topic: output.topic,
-          partition: output.partition ?? null,
-          value: typeof value === 'string' ? Buffer.from(value) : value,
-          key: output.key ?? null,
-          headers: toNativeHeaders(output.headers),
-          delivery,
-        });
-      }
+      values = outputs.map((output) => this.settings.serialize(output.value, output));
     } catch (error) {
-      // An output that cannot be serialised is the chain's failure, not the pipeline's.
-      const { context, source, attempt, durationMs, deferErrors, ack, nack } = outcome;
-      this.deadLetter({
-        kind: 'failed',
-        handler: 'serialize',
-        error: new HandlerError('serialize', toError(error)),
-        context,
-        source,
-        attempt,
-        durationMs,
-        deferErrors,
-        ack,
-        nack,
-      });
+      this.serializeFailed(outcome, error);
       return;
     }
-    for (const record of records) this.enqueue(record);
+    if (!values.some((value) => value instanceof Promise)) {
+      this.produceSerialized(outcome, values as SerializedValue[]);
+      return;
+    }
+    this.afterSerializing(() =>
+      Promise.all(values.map((value) => Promise.resolve(value))).then(
+        (serialized) => {
+          if (!this.subscriber.closed) this.produceSerialized(outcome, serialized);
+        },
+        (error: unknown) => {
+          if (!this.subscriber.closed) this.serializeFailed(outcome, error);
+        },
+      ),
+    );
+  }
+
+  private produceSerialized(outcome: Outcome<R, S> & { kind: 'ok' }, values: readonly SerializedValue[]): void {
+    const outputs = outcome.context.outputs;
+    const delivery: Delivery<R, S> = { outcome, remaining: outputs.length };
+    outputs.forEach((output, i) => {
+      const value = values[i] ?? null;
+      this.enqueue({
+        topic: output.topic,
+        partition: output.partition ?? null,
+        value: typeof value === 'string' ? Buffer.from(value) : value,
+        key: output.key ?? null,
+        headers: toNativeHeaders(output.headers),
+        delivery,
+      });
+    });
+  }
+
+  /** An output that cannot be serialised is the chain's failure, not the pipeline's. */
+  private serializeFailed(outcome: Outcome<R, S> & { kind: 'ok' }, error: unknown): void {
+    const { context, source, attempt, durationMs, deferErrors, ack, nack } = outcome;
+    this.deadLetter({
+      kind: 'failed',
+      handler: 'serialize',
+      error: new HandlerError('serialize', toError(error)),
+      context,
+      source,
+      attempt,
+      durationMs,
+      deferErrors,
+      ack,
+      nack,
+    });
+  }
+
+  /** Runs `step` once every earlier asynchronous serialization has finished. */
+  private afterSerializing(step: () => void | Promise<void>): void {
+    const next = (this.#serializing ?? Promise.resolve()).then(step).catch((error: unknown) => {
+      this.fail(error);
+    });
+    this.#serializing = next;
+    void next.finally(() => {
+      if (this.#serializing !== next) return;
+      this.#serializing = undefined;
+      this.maybeComplete();
+    });
   }
 
   private deadLetter(outcome: DeadLetterOutcome<R, S>): void {
-    this.settings.logger.error(
-      {
-        reason: outcome.kind,
-        handler: outcome.kind === 'invalid' ? undefined : outcome.handler,
-        attempt: outcome.attempt,
-        err: outcome.error,
-        record: describeRecord(outcome.source),
-        deadLetterTopic: this.settings.deadLetterTopic,
-      },
-      'record dead-lettered',
-    );
+    this.settings.deadLetterLog.write(outcome, this.settings.deadLetterTopic);
     const topic = this.settings.deadLetterTopic;
     if (topic === false) {
       this.settle(outcome);
@@ -433,7 +489,7 @@ class ProducerSession<R, S> {
   }
 
   private maybeComplete(): void {
-    if (!this.#sourceDone || this.#awaitingReports > 0 || this.#closing) return;
+    if (!this.#sourceDone || this.#awaitingReports > 0 || this.#serializing !== undefined || this.#closing) return;
     this.#closing = true;
     const producer = this.#producer;
     void (async () => {
