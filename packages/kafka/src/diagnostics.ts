@@ -34,6 +34,8 @@ export const CHANNELS = {
   stats: 'rxkafka:consumer.stats',
   /** `{ error }` */
   producerError: 'rxkafka:producer.error',
+  /** `{ error, resent }`: a producer whose record failed with a retriable error was replaced. */
+  producerReplaced: 'rxkafka:producer.replaced',
   /** {@link StatisticsMessage} of a `toKafka` producer. */
   producerStats: 'rxkafka:producer.stats',
 } as const;
@@ -86,10 +88,13 @@ export interface ProduceTrace {
   error?: unknown;
 }
 
+/** An event's name without the `rxkafka:` prefix: only the channels in `CHANNELS` can be published. */
+export type EventName = (typeof CHANNELS)[keyof typeof CHANNELS] extends `rxkafka:${infer Name}` ? Name : never;
+
 const channels = new Map<string, diagnosticsChannel.Channel>();
 
 /** @internal The channel of `rxkafka:<event>`, to check `hasSubscribers` before building a message. */
-export function channel(event: string): diagnosticsChannel.Channel {
+export function channel(event: EventName): diagnosticsChannel.Channel {
   let found = channels.get(event);
   if (found === undefined) {
     found = diagnosticsChannel.channel(`rxkafka:${event}`);
@@ -98,7 +103,7 @@ export function channel(event: string): diagnosticsChannel.Channel {
   return found;
 }
 
-export function publish(event: string, message: object): void {
+export function publish(event: EventName, message: object): void {
   const found = channel(event);
   if (found.hasSubscribers) found.publish(message);
 }
