@@ -1,13 +1,20 @@
 import { createContext, type Context, type RecordHeader, type SourceRecord } from '@rxkafka/core';
 
-export interface TestContextInit<S> {
+/** What a test context may be given; `state` is required by the types when `S` has a required field. */
+export type TestContextInit<S> = TestContextCoordinates &
+  (Record<string, never> extends S ? { readonly state?: S } : { readonly state: S });
+
+/** The init argument may be left out only when the state needs no value. */
+type TestContextArgument<S> =
+  Record<string, never> extends S ? [init?: TestContextInit<S>] : [init: TestContextInit<S>];
+
+interface TestContextCoordinates {
   readonly topic?: string;
   readonly partition?: number;
   readonly offset?: number;
   readonly key?: string | null;
   readonly headers?: Readonly<Record<string, string>>;
   readonly timestamp?: number;
-  readonly state?: S;
   readonly signal?: AbortSignal;
   readonly ack?: () => void;
 }
@@ -15,7 +22,11 @@ export interface TestContextInit<S> {
 let nextOffset = 0;
 
 /** A context for a handler test: a record with plausible Kafka coordinates and empty state. */
-export function testContext<R, S = Record<string, unknown>>(record: R, init: TestContextInit<S> = {}): Context<R, S> {
+export function testContext<R, S = Record<string, unknown>>(
+  record: R,
+  ...[given]: TestContextArgument<S>
+): Context<R, S> {
+  const init: TestContextCoordinates & { readonly state?: S } = given ?? {};
   const headers: RecordHeader[] = Object.entries(init.headers ?? {}).map(([key, value]) => ({
     key,
     value: Buffer.from(value),
@@ -34,6 +45,7 @@ export function testContext<R, S = Record<string, unknown>>(record: R, init: Tes
   return createContext({
     record,
     source,
+    // Without a value every field of S is optional (the types see to it), so {} is a valid S.
     state: init.state ?? ({} as S),
     ...(init.signal === undefined ? {} : { signal: init.signal }),
     ...(init.ack === undefined ? {} : { ack: init.ack }),

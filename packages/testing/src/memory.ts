@@ -1,5 +1,5 @@
 import { Observable, tap, type MonoTypeOperatorFunction } from 'rxjs';
-import { createContext, type Context, type Outcome, type OutputRecord } from '@rxkafka/core';
+import { createContext, type Context, type Outcome, type OutputRecord, type StateFactoryOption } from '@rxkafka/core';
 
 export interface MemoryRecord<R> {
   readonly key?: string | null;
@@ -7,13 +7,16 @@ export interface MemoryRecord<R> {
   readonly partition?: number;
 }
 
-export interface MemorySourceOptions<S> {
+/** Options of `fromMemory`; `state` is required by the types when `S` has a required field. */
+export type MemorySourceOptions<S> = {
   readonly topic?: string;
   /** Records emitted but not yet acknowledged; like fromKafka's limit, this is the backpressure. Default 1000. */
   readonly maxInFlight?: number;
-  /** Fresh per-record state. Default `{}`. */
-  readonly state?: () => S;
-}
+} & StateFactoryOption<S>;
+
+/** The options argument may be left out only when the state needs no factory. */
+type MemoryOptionsArgument<S> =
+  Record<string, never> extends S ? [options?: MemorySourceOptions<S>] : [options: MemorySourceOptions<S>];
 
 /**
  * An in-memory source that behaves like fromKafka: it emits contexts while fewer than
@@ -22,11 +25,12 @@ export interface MemorySourceOptions<S> {
  */
 export function fromMemory<R, S = Record<string, unknown>>(
   records: Iterable<MemoryRecord<R>>,
-  options: MemorySourceOptions<S> = {},
+  ...[options]: MemoryOptionsArgument<S>
 ): Observable<Context<R, S>> {
-  const topic = options.topic ?? 'memory';
-  const maxInFlight = options.maxInFlight ?? 1000;
-  const makeState = options.state ?? ((): S => ({}) as S);
+  const topic = options?.topic ?? 'memory';
+  const maxInFlight = options?.maxInFlight ?? 1000;
+  // Without a factory every field of S is optional (the types see to it), so {} is a valid S.
+  const makeState = (options as { state?: () => S } | undefined)?.state ?? ((): S => ({}) as S);
   return new Observable<Context<R, S>>((subscriber) => {
     const iterator = records[Symbol.iterator]();
     const offsets = new Map<number, number>();
