@@ -1,0 +1,135 @@
+import type { ConsumerSession } from './consumer-session.js';
+import { publish } from './diagnostics.js';
+import type { KafkaError } from './errors.js';
+import type { PartitionState } from './partition-state.js';
+import type { ConsumerPort } from './rdkafka.js';
+
+/** The limits on in-flight and uncommitted records, held by pausing partitions in librdkafka. */
+export class Backpressure<R, S> {
+  // performance.now() when rxkafka last held consumption back (backpressure, a full buffer, stopping).
+  #heldAt = performance.now();
+  // Wakes the poll loop when a record settles while it waits for room.
+  #onRoom: (() => void) | undefined;
+
+  constructor(private readonly session: ConsumerSession<R, S>) {}
+
+  get heldAt(): number {
+    return this.#heldAt;
+  }
+
+  /** Notes that consumption is held back now. */
+  hold(): void {
+    this.#heldAt = performance.now();
+  }
+
+  /** A record settled or a commit landed: wakes a poll loop waiting for room. */
+  room(): void {
+    this.#onRoom?.();
+  }
+
+  isFull(): boolean {
+    const { stats, settings } = this.session;
+    return (
+      stats.inFlight >= settings.maxInFlight ||
+      stats.inFlightBytes >= settings.maxInFlightBytes ||
+      this.uncommittedCount() >= settings.maxUncommitted
+    );
+  }
+
+  /** True when maxUncommitted is the only limit reached. */
+  onlyUncommittedFull(): boolean {
+    const { stats, settings } = this.session;
+    return (
+      stats.inFlight < settings.maxInFlight &&
+      stats.inFlightBytes < settings.maxInFlightBytes &&
+      this.uncommittedCount() >= settings.maxUncommitted
+    );
+  }
+
+  /** Records a crash would replay; summed only when maxUncommitted is set. */
+  uncommittedCount(): number {
+    if (this.session.settings.maxUncommitted === Infinity) return 0;
+    return this.session.assignment.uncommittedCount();
+  }
+
+  /** Resolves when a record settles and frees room, or after `timeoutMs`. */
+  roomOrTimeout(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#onRoom = () => {
+        clearTimeout(timer);
+        this.#onRoom = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Pauses every assigned partition at the limits (after `pauseAfter`); resumes below the low watermark.
+   * While paused, librdkafka discards its prefetch, so memory stays bounded however slow the handlers are.
+   */
+  apply(consumer: ConsumerPort): void {
+    const { session } = this;
+    const { stats, settings, assignment } = session;
+    const { maxInFlight, maxInFlightBytes, resumeAt } = settings;
+    if (!stats.paused && (this.isFull() || !session.accepting)) {
+      this.pause(consumer, [...assignment.values()]);
+      stats.paused = true;
+      stats.pauses++;
+      publish('consumer.paused', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
+    } else if (
+      stats.paused &&
+      session.accepting &&
+      stats.inFlight <= maxInFlight * resumeAt &&
+      stats.inFlightBytes <= maxInFlightBytes * resumeAt &&
+      this.uncommittedCount() <= settings.maxUncommitted * resumeAt
+    ) {
+      // Every partition this source paused, not just a list of those assigned now. A revoking one
+      // stays paused until it is unassigned (revoke() resumes it then); its records would be dropped.
+      this.resume(
+        consumer,
+        [...assignment.values()].filter((state) => state.paused && !state.revoking),
+      );
+      stats.paused = false;
+      publish('consumer.resumed', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });
+    }
+    if (stats.paused || !session.accepting || this.isFull()) this.#heldAt = performance.now();
+  }
+
+  /** Pauses in librdkafka and records it per partition, so the source's view is the consumer's state. */
+  pause(consumer: ConsumerPort, states: readonly PartitionState[]): void {
+    const toPause = states.filter((state) => !state.paused);
+    if (toPause.length === 0) return;
+    try {
+      consumer.pause(toPause.map(({ topic, partition }) => ({ topic, partition })));
+    } catch (error) {
+      this.session.nativeError(error as KafkaError);
+      return;
+    }
+    for (const state of toPause) state.paused = true;
+    this.session.stats.pausedPartitions += toPause.length;
+  }
+
+  /**
+   * Resumes in librdkafka. `force` also resumes partitions this source does not hold paused: librdkafka
+   * keeps an application's pause on a partition across unassign and re-assign, so a partition handed
+   * back may still be paused from an earlier assignment (resuming one that is not paused is a no-op).
+   */
+  resume(consumer: ConsumerPort, states: readonly PartitionState[], force = false): void {
+    const toResume = force ? states : states.filter((state) => state.paused);
+    if (toResume.length === 0) return;
+    try {
+      consumer.resume(toResume.map(({ topic, partition }) => ({ topic, partition })));
+    } catch (error) {
+      this.session.nativeError(error as KafkaError);
+      return;
+    }
+    const now = performance.now();
+    for (const state of toResume) {
+      if (state.paused) this.session.stats.pausedPartitions--;
+      state.paused = false;
+      // Fetching restarts now; the stall guard measures idleness from here.
+      state.lastProgressAt = now;
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import type { ConsumerSession } from './consumer-session.js';
+import { publish } from './diagnostics.js';
+import type { KafkaError } from './errors.js';
+import type { PartitionState } from './partition-state.js';
+import type { TopicPartitionOffset } from './rdkafka.js';
+
+/** A record holding its partition's commit point back while later records of the partition completed. */
+export interface HeadOfLine {
+  readonly topic: string;
+  readonly partition: number;
+  /** The oldest record of the partition not done: the commit cannot pass it. */
+  readonly offset: number;
+  /** True if it was aborted (revoke or shutdown) and waits to be redelivered, false if still in flight. */
+  readonly released: boolean;
+  /** Completed records behind it that cannot be committed yet (processed again after a crash). */
+  readonly heldBack: number;
+  /** How long it has been the head, in ms (measured once per second). */
+  readonly forMs: number;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** When and how offsets are committed, and what holds the commit point back. */
+export class Commits<R, S> {
+  // Records completed since the last commit was sent.
+  #doneSinceCommit = 0;
+  // A commit was sent and its result has not arrived.
+  #commitPending = false;
+  #commitTimer: NodeJS.Timeout | undefined;
+  // performance.now() when the pending asynchronous commit was sent.
+  #commitSentAt = 0;
+
+  constructor(private readonly session: ConsumerSession<R, S>) {}
+
+  /** Commits every `commitInterval` until cancel(). */
+  schedule(): void {
+    this.#commitTimer = setInterval(() => {
+      this.commitAsync();
+    }, this.session.settings.commitInterval);
+    this.#commitTimer.unref();
+  }
+
+  cancel(): void {
+    clearInterval(this.#commitTimer);
+  }
+
+  /** A record of `part` completed; `moved` says whether the partition's commit point moved. */
+  completed(part: PartitionState, moved: boolean): void {
+    // A replaced or revoked partition's tracker is orphaned: its commits can no longer happen.
+    // commitEvery counts completed records; once reached, every move of the commit point commits.
+    if (this.session.assignment.isCurrent(part)) {
+      const { commitEvery } = this.session.settings;
+      const done = ++this.#doneSinceCommit;
+      if (done >= commitEvery && (moved || done === commitEvery)) this.commitAsync();
+    }
+  }
+
+  commitAsync(): void {
+    const { consumer, assignment } = this.session;
+    if (consumer === undefined || this.#commitPending || this.session.tornDown) return;
+    const offsets = uncommitted([...assignment.values()].filter((state) => !state.revoking));
+    if (offsets.length === 0) return;
+    this.#doneSinceCommit = 0;
+    this.#commitPending = true;
+    this.#commitSentAt = performance.now();
+    try {
+      consumer.commit(offsets);
+    } catch (error) {
+      this.#commitPending = false;
+      this.failed(error as KafkaError);
+    }
+  }
+
+  /** The result of an asynchronous commit. */
+  committed(error: KafkaError | undefined, offsets: TopicPartitionOffset[]): void {
+    this.#commitPending = false;
+    if (error !== undefined) {
+      this.failed(error);
+      return;
+    }
+    for (const { topic, partition, offset } of offsets) {
+      this.session.assignment.get(topic, partition)?.offsets.markCommitted(offset);
+    }
+    this.session.stats.commits++;
+    // Under maxUncommitted, a commit frees room.
+    this.session.backpressure.room();
+    const latencyMs = performance.now() - this.#commitSentAt;
+    publish('consumer.committed', { groupId: this.session.settings.groupId, offsets, latencyMs });
+  }
+
+  /** Commits the given partitions now, retrying retriable failures a few times. */
+  async commitSync(states: readonly PartitionState[]): Promise<void> {
+    const { consumer } = this.session;
+    const offsets = uncommitted(states);
+    if (consumer === undefined || offsets.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      const sentAt = performance.now();
+      try {
+        consumer.commitSync(offsets);
+        for (const state of states)
+          if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
+        this.session.stats.commits++;
+        const latencyMs = performance.now() - sentAt;
+        publish('consumer.committed', { groupId: this.session.settings.groupId, offsets, latencyMs });
+        return;
+      } catch (error) {
+        const kafkaError = error as KafkaError;
+        if (!kafkaError.retriable || attempt >= 5) {
+          this.failed(kafkaError);
+          return;
+        }
+        await sleep(50 * attempt);
+      }
+    }
+  }
+
+  private failed(error: KafkaError): void {
+    // Retriable failures (a rebalance in progress, a moving coordinator) are retried by the next commit;
+    // the others mean the assignment is gone, and the rebalance that follows settles it.
+    this.session.stats.commitErrors++;
+    publish('consumer.commitFailed', { error });
+  }
+
+  /** Refreshes the head-of-line and uncommitted stats, and logs a head that has held on too long. */
+  watchHeadOfLine(now: number): void {
+    const { stats, settings, assignment } = this.session;
+    const heads: HeadOfLine[] = [];
+    let heldBack = 0;
+    for (const state of assignment.values()) {
+      const head = state.offsets.head;
+      if (head === undefined) {
+        state.headTicket = undefined;
+        continue;
+      }
+      if (head.ticket !== state.headTicket) {
+        state.headTicket = head.ticket;
+        state.headSince = now;
+        state.headWarned = false;
+      }
+      const behind = state.offsets.heldBack;
+      if (behind === 0) continue;
+      heldBack += behind;
+      const forMs = Math.round(now - state.headSince);
+      const entry = {
+        topic: state.topic,
+        partition: state.partition,
+        offset: head.offset,
+        released: head.released,
+        heldBack: behind,
+        forMs,
+      };
+      heads.push(entry);
+      if (forMs >= settings.headOfLineWarnAfter && !state.headWarned) {
+        state.headWarned = true;
+        settings.logger.warn(
+          { ...entry, event: 'head-of-line' },
+          `${state.topic}[${String(state.partition)}]@${String(head.offset)} has held the commit point back for ` +
+            `${(forMs / 1000).toFixed(1)} s (${head.released ? 'aborted, awaiting redelivery' : 'still in flight'}); ` +
+            `${String(behind)} completed records behind it would be processed again after a crash`,
+        );
+      }
+    }
+    stats.headOfLine = heads;
+    stats.heldBack = heldBack;
+    stats.uncommitted = assignment.uncommittedCount();
+  }
+}
+
+function uncommitted(states: readonly PartitionState[]): TopicPartitionOffset[] {
+  const offsets: TopicPartitionOffset[] = [];
+  for (const { topic, partition, offsets: tracker } of states) {
+    const offset = tracker.uncommitted;
+    if (offset !== undefined) offsets.push({ topic, partition, offset });
+  }
+  return offsets;
+}

@@ -1,0 +1,228 @@
+import type { Subscriber } from 'rxjs';
+import type { ChainInput, SourceRecord } from '@rxkafka/core';
+import { Backpressure } from './backpressure.js';
+import { Commits, sleep } from './commits.js';
+import { publish, publishStatistics } from './diagnostics.js';
+import { Dispatcher } from './dispatch.js';
+import { AuthenticationError, AuthorizationError, type KafkaError, ShutdownError } from './errors.js';
+import type { KafkaSource, SourceStats } from './from-kafka.js';
+import type { Settings } from './from-kafka-options.js';
+import { Assignment, type PartitionStatus } from './partition-state.js';
+import { ConsumerPort } from './rdkafka.js';
+import { Rebalance } from './rebalance.js';
+import { StallWatch } from './stall-watch.js';
+
+const WATCH_INTERVAL_MS = 1000;
+
+/** One subscription's consumer: connects, runs the poll loop, wires the parts together, and shuts down. */
+export class ConsumerSession<R, S> {
+  #consumer: ConsumerPort | undefined;
+  readonly assignment = new Assignment();
+  readonly backpressure = new Backpressure(this);
+  readonly commits = new Commits(this);
+  readonly #rebalance = new Rebalance(this);
+  readonly #dispatcher: Dispatcher<R, S>;
+  readonly #stalls = new StallWatch(this);
+  // False once stopping: fetched records are dropped (and redelivered later) instead of dispatched.
+  #accepting = true;
+  #stopping: Promise<void> | undefined;
+  #tornDown = false;
+  // Head-of-line stats, the head-of-line log line and the stall guard, once a second.
+  #watchTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly source: KafkaSource<R, S>,
+    private readonly subscriber: Subscriber<ChainInput<R, S>>,
+    readonly settings: Settings<R, S>,
+  ) {
+    this.#dispatcher = new Dispatcher(this, subscriber);
+  }
+
+  get stats(): SourceStats {
+    return this.source.stats;
+  }
+
+  get consumer(): ConsumerPort | undefined {
+    return this.#consumer;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  get tornDown(): boolean {
+    return this.#tornDown;
+  }
+
+  partitions(): PartitionStatus[] {
+    const now = performance.now();
+    return [...this.assignment.values()].map((state) => state.status(now));
+  }
+
+  start(): void {
+    this.source.setState('connecting');
+    let consumer: ConsumerPort;
+    try {
+      consumer = new ConsumerPort(this.settings.librdkafka, {
+        rebalance: (kind, partitions) => {
+          if (kind === 'assign') this.#rebalance.assign(partitions);
+          else void this.#rebalance.revoke(partitions);
+        },
+        committed: (error, offsets) => {
+          this.commits.committed(error, offsets);
+        },
+        error: (error) => {
+          this.nativeError(error);
+        },
+        stats: (json) => {
+          publishStatistics('consumer.stats', this.settings.groupId, json);
+        },
+      });
+    } catch (error) {
+      this.subscriber.error(error);
+      return;
+    }
+    this.#consumer = consumer;
+    consumer.connect(this.settings.connectTimeout).then(
+      () => {
+        if (this.#tornDown) {
+          // Stopped while connecting: nothing was consumed, so there is nothing to commit.
+          void consumer.disconnect().then(() => {
+            this.source.setState('closed');
+          });
+          return;
+        }
+        consumer.subscribe(this.settings.topics, this.settings.pollTimeout);
+        this.source.setState('running');
+        this.commits.schedule();
+        this.#watchTimer = setInterval(() => {
+          this.watch();
+        }, WATCH_INTERVAL_MS);
+        this.#watchTimer.unref();
+        void this.pollLoop(consumer);
+      },
+      (error: unknown) => {
+        // Failing the stream tears it down, which leaves the close to the connect callback: this one.
+        if (!this.#tornDown) this.subscriber.error(error);
+        this.source.setState('closed');
+      },
+    );
+  }
+
+  private async pollLoop(consumer: ConsumerPort): Promise<void> {
+    const { batchSize, maxInFlight, pauseAfter } = this.settings;
+    const { stats, backpressure } = this;
+    const dispatcher = this.#dispatcher;
+    // When in-flight records first hit a limit; pausing waits a moment, since a resume costs a re-fetch.
+    let fullSince: number | undefined;
+    while (this.source.state === 'running' || this.source.state === 'draining') {
+      dispatcher.dispatchStash();
+      if (backpressure.isFull() && !stats.paused && this.#accepting) {
+        fullSince ??= performance.now();
+        const waited = performance.now() - fullSince;
+        if (waited < pauseAfter) {
+          backpressure.hold();
+          if (backpressure.onlyUncommittedFull() && dispatcher.stashed < batchSize) {
+            // At maxUncommitted a commit frees room, and its result is only served inside consume:
+            // poll one record at a time, keeping what arrives aside (untracked, so never replayed).
+            this.commits.commitAsync();
+            let records: SourceRecord[];
+            try {
+              records = await consumer.consume(1);
+            } catch (error) {
+              if (!this.nativeError(error as KafkaError)) return;
+              await sleep(100);
+              continue;
+            }
+            dispatcher.stashAll(records);
+            continue;
+          }
+          await backpressure.roomOrTimeout(Math.min(pauseAfter - waited, this.settings.pollTimeout * 4));
+          continue;
+        }
+      } else if (!backpressure.isFull()) {
+        fullSince = undefined;
+      }
+      backpressure.apply(consumer);
+      // Poll even while paused: rebalance and commit callbacks are only served inside consume.
+      const room = Math.min(
+        maxInFlight - stats.inFlight,
+        this.settings.maxUncommitted - backpressure.uncommittedCount(),
+      );
+      const max = stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
+      let records: SourceRecord[];
+      try {
+        records = await consumer.consume(max);
+      } catch (error) {
+        if (!this.nativeError(error as KafkaError)) return;
+        await sleep(100);
+        continue;
+      }
+      if (dispatcher.stashed > 0) dispatcher.stashAll(records);
+      else for (const record of records) dispatcher.dispatch(record);
+    }
+  }
+
+  /** Once a second: head-of-line stats and warnings, then the stall guard. */
+  private watch(): void {
+    this.commits.watchHeadOfLine(performance.now());
+    void this.#stalls.check();
+  }
+
+  /** Returns false when the error is fatal and the stream has been failed. */
+  nativeError(error: KafkaError): boolean {
+    publish('consumer.error', { error });
+    // Refused credentials and denied reads do not heal by waiting: fail loudly instead of idling.
+    const refused = error instanceof AuthenticationError || error instanceof AuthorizationError;
+    if (!error.fatal && !refused) return true;
+    this.subscriber.error(error);
+    return false;
+  }
+
+  /** Graceful stop; see KafkaSource.stop. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.drainAndComplete();
+    return this.#stopping;
+  }
+
+  private async drainAndComplete(): Promise<void> {
+    if (this.source.state === 'connecting') {
+      this.subscriber.complete();
+      this.teardown();
+      return;
+    }
+    if (this.source.state !== 'running') return;
+    this.source.setState('draining');
+    this.#accepting = false;
+    if (!(await this.#dispatcher.idle(this.settings.drainTimeout))) {
+      for (const state of this.assignment.values()) state.controller.abort(new ShutdownError());
+      await this.#dispatcher.idle(this.settings.abortGrace);
+    }
+    await this.commits.commitSync([...this.assignment.values()]);
+    // Completing makes RxJS call teardown, which leaves the group and disconnects.
+    this.subscriber.complete();
+    this.teardown();
+  }
+
+  /** Unsubscription, completion or error: abort what is left, commit what is done, leave, disconnect. */
+  teardown(): void {
+    if (this.#tornDown) return;
+    this.#tornDown = true;
+    this.#accepting = false;
+    this.commits.cancel();
+    clearInterval(this.#watchTimer);
+    for (const state of this.assignment.values()) state.controller.abort(new ShutdownError());
+    const consumer = this.#consumer;
+    const state = this.source.state;
+    this.source.setState('closing');
+    // Still connecting: the connect callback disconnects once it can.
+    if (state === 'connecting') return;
+    void (async () => {
+      if (consumer !== undefined) {
+        await this.commits.commitSync([...this.assignment.values()]);
+        await consumer.disconnect();
+      }
+      this.source.setState('closed');
+    })();
+  }
+}

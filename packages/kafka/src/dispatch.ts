@@ -1,0 +1,150 @@
+import type { Subscriber } from 'rxjs';
+import { type ChainInput, createContext, invalidOutcome, type SourceRecord } from '@rxkafka/core';
+import type { ConsumerSession } from './consumer-session.js';
+import { decodeRecord, type Decoded } from './decode.js';
+import { channel } from './diagnostics.js';
+import type { PartitionState } from './partition-state.js';
+
+// Per-record events: their messages are built only while someone subscribes.
+const consumedChannel = channel('consumer.record');
+const settledChannel = channel('consumer.settled');
+
+/** Hands fetched records downstream in order, and tracks each until it is acknowledged or released. */
+export class Dispatcher<R, S> {
+  // Records fetched while only maxUncommitted was reached, waiting for room (bounded by batchSize).
+  readonly #stash: { readonly record: SourceRecord; readonly part: PartitionState | undefined }[] = [];
+  // Resolves a stop()'s wait when nothing is in flight.
+  #onIdle: (() => void) | undefined;
+  // The last record waiting for an asynchronous decode, if any; later records are emitted after it.
+  #decoding: Promise<void> | undefined;
+
+  constructor(
+    private readonly session: ConsumerSession<R, S>,
+    private readonly subscriber: Subscriber<ChainInput<R, S>>,
+  ) {}
+
+  /** How many fetched records wait in the stash. */
+  get stashed(): number {
+    return this.#stash.length;
+  }
+
+  /** Keeps fetched records aside, in order, with the assignment they were fetched under. */
+  stashAll(records: readonly SourceRecord[]): void {
+    for (const record of records)
+      this.#stash.push({ record, part: this.session.assignment.get(record.topic, record.partition) });
+  }
+
+  /** Dispatches stashed records while there is room; those of a partition since revoked are dropped. */
+  dispatchStash(): void {
+    while (this.#stash.length > 0 && !this.session.backpressure.isFull()) {
+      const entry = this.#stash.shift();
+      if (entry === undefined) return;
+      const { record, part } = entry;
+      if (part === undefined || !this.session.assignment.isCurrent(part)) {
+        // Fetched under an assignment that is gone: never tracked, so the next owner reads it again.
+        this.session.stats.dropped++;
+        continue;
+      }
+      this.dispatch(record);
+    }
+  }
+
+  /** Resolves true once nothing is in flight, or false after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<boolean> {
+    if (this.session.stats.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, timeoutMs);
+      this.#onIdle = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  dispatch(source: SourceRecord): void {
+    const { session } = this;
+    const part = session.assignment.get(source.topic, source.partition);
+    if (!session.accepting || part === undefined || part.revoking) {
+      // Never tracked, so never committed: the partition's next owner (or our next run) reads it again.
+      session.stats.dropped++;
+      return;
+    }
+    part.lastProgressAt = performance.now();
+    // Already tracked in this assignment (a stall recovery's seek can race a fetch): it is in hand.
+    if (part.nextOffset !== undefined && source.offset < part.nextOffset) return;
+    part.nextOffset = source.offset + 1;
+    const { stats, settings } = session;
+    const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
+    const ticket = part.offsets.track(source.offset);
+    stats.consumed++;
+    stats.inFlight++;
+    stats.inFlightBytes += bytes;
+    if (stats.inFlight > stats.peakInFlight) stats.peakInFlight = stats.inFlight;
+    if (stats.inFlightBytes > stats.peakInFlightBytes) stats.peakInFlightBytes = stats.inFlightBytes;
+
+    if (consumedChannel.hasSubscribers) consumedChannel.publish({ groupId: settings.groupId, source, bytes });
+    let settled = false;
+    const settle = (done: boolean): void => {
+      if (settled) return;
+      settled = true;
+      stats.inFlight--;
+      stats.inFlightBytes -= bytes;
+      if (settledChannel.hasSubscribers) settledChannel.publish({ groupId: settings.groupId, source, bytes, done });
+      if (done) session.commits.completed(part, part.offsets.done(ticket));
+      else part.offsets.release(ticket);
+      session.backpressure.room();
+      if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
+      if (stats.inFlight === 0) this.#onIdle?.();
+    };
+    const ack = (): void => {
+      settle(true);
+    };
+    const nack = (): void => {
+      settle(false);
+    };
+
+    const emit = (decoded: Decoded<R>): void => {
+      if (!decoded.ok) {
+        stats.invalid++;
+        this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
+        return;
+      }
+      this.subscriber.next(
+        createContext({
+          record: decoded.record,
+          source,
+          state: settings.makeState(),
+          signal: part.controller.signal,
+          ack,
+          nack,
+        }),
+      );
+    };
+    const decoded = decodeRecord(source, settings.decode, settings.schema);
+    if (this.#decoding === undefined && !(decoded instanceof Promise)) emit(decoded);
+    else this.emitInOrder(decoded, emit, nack);
+  }
+
+  /**
+   * An asynchronous decoder or validator must not let a record overtake an earlier one: once one
+   * record waits for its decoding, the records fetched after it wait their turn behind it.
+   */
+  private emitInOrder(
+    decoded: Decoded<R> | Promise<Decoded<R>>,
+    emit: (decoded: Decoded<R>) => void,
+    release: () => void,
+  ): void {
+    const turn = (this.#decoding ?? Promise.resolve()).then(() => decoded);
+    const emitted = turn.then((result) => {
+      // Unsubscribed meanwhile: released uncommitted, so it is consumed again.
+      if (this.subscriber.closed) release();
+      else emit(result);
+    });
+    this.#decoding = emitted;
+    void emitted.finally(() => {
+      if (this.#decoding === emitted) this.#decoding = undefined;
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { setMaxListeners } from 'node:events';
+import { PartitionOffsets, type Ticket } from './partition-offsets.js';
+import type { WatchedPartition } from './stall-guard.js';
+
+/** One assigned partition as the source sees it now. */
+export interface PartitionStatus {
+  readonly topic: string;
+  readonly partition: number;
+  /** Held paused in librdkafka by this source (backpressure or stopping). */
+  readonly paused: boolean;
+  /** Being revoked: draining, nothing new is dispatched. */
+  readonly revoking: boolean;
+  /** Records of this partition handed downstream and not yet settled. */
+  readonly inFlight: number;
+  /** One past the last offset fetched in this assignment; undefined before the first record. */
+  readonly nextOffset: number | undefined;
+  /** The offset the next commit would store (one past the highest contiguous done record). */
+  readonly committable: number | undefined;
+  /** How long since the last sign of progress (a fetch, a resume, the assignment), in ms. */
+  readonly idleMs: number;
+  /** The oldest record not done, holding the commit point back, if any. */
+  readonly head: { readonly offset: number; readonly released: boolean; readonly heldBack: number } | undefined;
+}
+
+/** What rxkafka keeps per assigned partition. Replaced on every assignment, which acts as its generation. */
+export class PartitionState implements WatchedPartition {
+  readonly offsets = new PartitionOffsets();
+  /** Aborts the signals of this partition's records on revoke or shutdown. */
+  readonly controller = new AbortController();
+  revoking = false;
+  /** Whether rxkafka has this partition paused in librdkafka (set only with the native call). */
+  paused = false;
+  /** Resolves a pending drain wait when the last in-flight record settles. */
+  onDrained: (() => void) | undefined;
+  /** One past the last offset fetched in this assignment. */
+  nextOffset: number | undefined;
+  lastProgressAt = performance.now();
+  /** The head-of-line record last seen, since when, and whether it was logged. */
+  headTicket: Ticket | undefined;
+  headSince = 0;
+  headWarned = false;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    // Every in-flight record listens on this signal.
+    setMaxListeners(0, this.controller.signal);
+  }
+
+  status(now: number): PartitionStatus {
+    const head = this.offsets.head;
+    return {
+      topic: this.topic,
+      partition: this.partition,
+      paused: this.paused,
+      revoking: this.revoking,
+      inFlight: this.offsets.inFlight,
+      nextOffset: this.nextOffset,
+      committable: this.offsets.committable,
+      idleMs: Math.round(now - this.lastProgressAt),
+      head:
+        head === undefined
+          ? undefined
+          : { offset: head.offset, released: head.released, heldBack: this.offsets.heldBack },
+    };
+  }
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${String(partition)}`;
+
+/** The partitions assigned now, one state each. */
+export class Assignment {
+  // Keyed by topic and partition.
+  readonly #states = new Map<string, PartitionState>();
+
+  get(topic: string, partition: number): PartitionState | undefined {
+    return this.#states.get(tpKey(topic, partition));
+  }
+
+  add(state: PartitionState): void {
+    this.#states.set(tpKey(state.topic, state.partition), state);
+  }
+
+  delete(state: PartitionState): void {
+    this.#states.delete(tpKey(state.topic, state.partition));
+  }
+
+  /** False once its partition was revoked or assigned again: a stale state must not commit. */
+  isCurrent(state: PartitionState): boolean {
+    return this.get(state.topic, state.partition) === state;
+  }
+
+  values(): IterableIterator<PartitionState> {
+    return this.#states.values();
+  }
+
+  /** Records fetched and not covered by a commit, over every partition. */
+  uncommittedCount(): number {
+    let count = 0;
+    for (const state of this.#states.values()) count += state.offsets.uncommittedCount;
+    return count;
+  }
+}
