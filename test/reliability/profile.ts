@@ -57,7 +57,7 @@ export function profile(): Profile {
     : base;
 }
 
-/** The worker settings every scenario uses unless it says otherwise (see worker.ts). */
+/** rxkafka's defaults for the settings the bounds are computed from (the workers do not override them). */
 export const WORKER_DEFAULTS = {
   maxInFlight: 1000,
   commitEvery: 1000,

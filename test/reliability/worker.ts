@@ -27,6 +27,15 @@ const int = (name: string, fallback: number): number => {
   return value;
 };
 
+/** `{ [option]: number }` when the environment variable is set, else `{}` (the library default). */
+function optional<K extends string>(option: K, name: string): Partial<Record<K, number>> {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return {};
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`worker: ${name} must be a number`);
+  return { [option]: value } as Partial<Record<K, number>>;
+}
+
 const config = {
   brokers: env('REL_BROKERS'),
   input: env('REL_IN'),
@@ -41,10 +50,6 @@ const config = {
   timeoutMs: int('REL_TIMEOUT_MS', 0),
   /** While this file exists, every handler call waits (a stalled downstream). */
   stallFile: process.env['REL_STALL_FILE'],
-  maxInFlight: int('REL_MAX_IN_FLIGHT', 1000),
-  commitEvery: int('REL_COMMIT_EVERY', 1000),
-  commitInterval: int('REL_COMMIT_INTERVAL', 1000),
-  drainTimeout: int('REL_DRAIN_TIMEOUT', 10_000),
   /** librdkafka producer message.timeout.ms; 0 = librdkafka's default. */
   messageTimeoutMs: int('REL_MESSAGE_TIMEOUT_MS', 0),
   sessionTimeoutMs: int('REL_SESSION_TIMEOUT_MS', 6000),
@@ -131,10 +136,13 @@ const source = fromKafka<InputRecord>({
   groupId: config.group,
   topics: [config.input],
   schema: InputRecord,
-  maxInFlight: config.maxInFlight,
-  commitEvery: config.commitEvery,
-  commitInterval: config.commitInterval,
-  drainTimeout: config.drainTimeout,
+  // rxkafka's defaults unless the scenario sets them (REL_MAX_IN_FLIGHT, REL_COMMIT_EVERY,
+  // REL_COMMIT_INTERVAL, REL_DRAIN_TIMEOUT, REL_MAX_UNCOMMITTED).
+  ...optional('maxInFlight', 'REL_MAX_IN_FLIGHT'),
+  ...optional('commitEvery', 'REL_COMMIT_EVERY'),
+  ...optional('commitInterval', 'REL_COMMIT_INTERVAL'),
+  ...optional('drainTimeout', 'REL_DRAIN_TIMEOUT'),
+  ...optional('maxUncommitted', 'REL_MAX_UNCOMMITTED'),
   rdkafka: {
     'session.timeout.ms': config.sessionTimeoutMs,
     'heartbeat.interval.ms': Math.max(100, Math.floor(config.sessionTimeoutMs / 6)),
