@@ -278,7 +278,7 @@ describe('end to end', () => {
       ).toEqual(expected.get(fate));
     }
     // Every dead letter was logged once, too.
-    expect(logger.lines.filter((line) => line.message === 'record dead-lettered')).toHaveLength(expectedDead);
+    expect(logger.lines.filter((line) => 'deadLetterTopic' in line.object)).toHaveLength(expectedDead);
   });
 
   test('key mode keeps per-key order and never overlaps a key, under random handler latency', async () => {

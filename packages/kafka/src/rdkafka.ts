@@ -181,6 +181,32 @@ function toRecordHeaders(header: MessageHeader): { key: string; value: Buffer }[
   }));
 }
 
+/**
+ * librdkafka's error events can reach JavaScript just after a failed connect's callback; a connect that
+ * fails waits this long for them, so that refused credentials are reported as such, not as a timeout.
+ */
+const CONNECT_ERROR_GRACE_MS = 250;
+
+function connectClient(
+  client: { connect(options: { timeout: number }, callback: (error: NativeError) => void): unknown },
+  timeoutMs: number,
+  context: string,
+  refusal: () => AuthenticationError | undefined,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: timeoutMs }, (error: NativeError) => {
+      if (!error) {
+        resolve();
+        return;
+      }
+      const converted = toKafkaError(error, context);
+      setTimeout(() => {
+        reject(refusal() ?? converted);
+      }, CONNECT_ERROR_GRACE_MS);
+    });
+  });
+}
+
 /** Idempotent: resolves at once for a client that is not connected. */
 function disconnectClient(client: { isConnected(): boolean; disconnect(cb: () => void): unknown }): Promise<void> {
   return new Promise((resolve) => {
@@ -207,6 +233,8 @@ export interface ConsumerEvents {
 /** A consumer group member in non-flowing mode. */
 export class ConsumerPort {
   readonly #client: InstanceType<typeof KafkaConsumer>;
+  // The broker refused the credentials: the real reason a connect fails.
+  #refusal: AuthenticationError | undefined;
 
   constructor(config: LibrdkafkaConfig, events: ConsumerEvents) {
     const [globalConfig, topicConfig] = splitConfig(withMockDefaults(config));
@@ -232,7 +260,9 @@ export class ConsumerPort {
       throw toKafkaError(error, 'creating the consumer');
     }
     this.#client.on('event.error', (error) => {
-      events.error(toKafkaError(error, 'consumer'));
+      const converted = toKafkaError(error, 'consumer');
+      if (converted instanceof AuthenticationError) this.#refusal = converted;
+      events.error(converted);
     });
     this.#client.on('event.stats', (event: { message: string }) => {
       events.stats?.(event.message);
@@ -240,12 +270,7 @@ export class ConsumerPort {
   }
 
   connect(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#client.connect({ timeout: timeoutMs }, (error: NativeError) => {
-        if (error) reject(toKafkaError(error, 'connecting the consumer'));
-        else resolve();
-      });
-    });
+    return connectClient(this.#client, timeoutMs, 'connecting the consumer', () => this.#refusal);
   }
 
   subscribe(topics: readonly (string | RegExp)[], consumeTimeoutMs: number): void {
@@ -373,6 +398,8 @@ export interface ProducerEvents {
 /** A producer with delivery reports; the report's opaque identifies the record. */
 export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
+  // The broker refused the credentials: the real reason a connect fails.
+  #refusal: AuthenticationError | undefined;
 
   constructor(config: LibrdkafkaConfig, events: ProducerEvents) {
     try {
@@ -385,7 +412,9 @@ export class ProducerPort {
       events.delivered(error ? toKafkaError(error, 'delivery') : undefined, report.opaque);
     });
     this.#client.on('event.error', (error) => {
-      events.error(toKafkaError(error, 'producer'));
+      const converted = toKafkaError(error, 'producer');
+      if (converted instanceof AuthenticationError) this.#refusal = converted;
+      events.error(converted);
     });
     this.#client.on('event.stats', (event: { message: string }) => {
       events.stats?.(event.message);
@@ -393,12 +422,7 @@ export class ProducerPort {
   }
 
   connect(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#client.connect({ timeout: timeoutMs }, (error: NativeError) => {
-        if (error) reject(toKafkaError(error, 'connecting the producer'));
-        else resolve();
-      });
-    });
+    return connectClient(this.#client, timeoutMs, 'connecting the producer', () => this.#refusal);
   }
 
   /** Serves delivery reports every `intervalMs`. */
