@@ -46,6 +46,16 @@ test(
       const stallStart = Date.now();
       await sleep(P.stallMs / 3);
       const second = s.startWorker();
+      // The point is the revoke of paused partitions: wait (bounded) until the second member holds some.
+      const joinedBy = Date.now() + 60_000;
+      const holds = (): boolean =>
+        Number(second.last?.stats?.['assigned'] ?? 0) > Number(second.last?.stats?.['revoked'] ?? 0);
+      while (!holds() && second.alive && Date.now() < joinedBy) await sleep(100);
+      const revokedFromFirst = Number(first.last?.stats?.['revoked'] ?? 0);
+      s.notes.push(
+        `second member ${holds() ? 'took partitions' : 'took NO partitions'} during the stall; first member revoked ${String(revokedFromFirst)}`,
+      );
+      expect.soft(revokedFromFirst, 'partitions revoked from the stalled (paused) worker').toBeGreaterThan(0);
       await sleep(P.stallMs / 3);
       const how = await second.stop(30_000);
       s.notes.push(`second member during the stall left: ${how}`);
