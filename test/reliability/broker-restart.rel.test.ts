@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import { killAllWorkers, printReport, Scenario } from './harness.js';
-import { profile, WORKER_DEFAULTS } from './profile.js';
+import { profile } from './profile.js';
 
 const P = profile();
 let broker: KafkaBroker | undefined;
@@ -71,10 +71,8 @@ test(
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
       expect.soft(report.misrouted, 'misrouted').toBe(0);
       expect.soft(report.garbage, 'unparseable records').toBe(0);
-      const bound = P.brokerRestarts * 3 * (WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery);
-      expect
-        .soft(report.duplicated, `duplicated ≤ restarts × workers × (maxInFlight + commitEvery) = ${String(bound)}`)
-        .toBeLessThanOrEqual(bound);
+      // Duplicates are reported, not bounded: an outage longer than session.timeout.ms loses every
+      // member's assignment, and the README promises no number for the records replayed then.
     } finally {
       await s.dispose();
     }

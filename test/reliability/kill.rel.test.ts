@@ -1,7 +1,8 @@
 /**
  * (a) kill -9 of a worker, N times, each replaced by a fresh worker; 3 workers at a time.
- * Invariants: lost = 0, reordered = 0, duplicated ≤ kills × (maxInFlight + commitEvery) — the replay
- * window the README documents — and no stall.
+ * Invariants: lost = 0, reordered = 0, no stall. Duplicates, as the README's replay window says: with
+ * the defaults they include the records completed behind a slow head-of-line record, which nothing
+ * bounds, so they are reported; with `maxUncommitted` set, each kill replays at most that many.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
@@ -19,18 +20,26 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-test(
-  `(a) kill -9 of a worker ${String(P.kills)}× in a ${String(P.records)}-record run, each replaced`,
-  async () => {
+/** The exact replay bound that `maxUncommitted` gives, as the README states it. */
+const MAX_UNCOMMITTED = WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery;
+
+test.each([
+  { variant: 'defaults', maxUncommitted: undefined },
+  { variant: `maxUncommitted ${String(MAX_UNCOMMITTED)}`, maxUncommitted: MAX_UNCOMMITTED },
+])(
+  `(a) kill -9 of a worker ${String(P.kills)}× in a ${String(P.records)}-record run, each replaced ($variant)`,
+  async ({ variant, maxUncommitted }) => {
     if (broker === undefined) throw new Error('no broker');
+    const env: Record<string, string> =
+      maxUncommitted === undefined ? {} : { REL_MAX_UNCOMMITTED: String(maxUncommitted) };
     const s = new Scenario({
-      name: `(a) kill -9 ×${String(P.kills)}, 3 workers`,
+      name: `(a) kill -9 ×${String(P.kills)}, 3 workers, ${variant}`,
       brokers: broker.brokers,
       records: P.records,
     });
     try {
       await s.prepare();
-      for (let i = 0; i < 3; i++) s.startWorker();
+      for (let i = 0; i < 3; i++) s.startWorker(env);
       await Promise.all(s.workers.map((w) => w.ready(60_000)));
       const killed: string[] = [];
       for (let k = 1; k <= P.kills; k++) {
@@ -41,12 +50,11 @@ test(
         await victim.kill9();
         killed.push(victim.name);
         s.notes.push(`kill ${String(k)}: ${victim.name} at ${String(s.tail.ids.size)} records`);
-        s.startWorker();
+        s.startWorker(env);
       }
       const { report, stalled } = await s.finish({ stallMs: P.progressStallMs });
       printReport(report);
 
-      const window = WORKER_DEFAULTS.maxInFlight + WORKER_DEFAULTS.commitEvery;
       const perKill = killed.map((name) => report.duplicatedByWorker[name] ?? 0);
       expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
       expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
@@ -54,14 +62,17 @@ test(
       expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
       expect.soft(report.misrouted, 'misrouted').toBe(0);
       expect.soft(report.garbage, 'unparseable records').toBe(0);
-      for (const [i, dups] of perKill.entries()) {
-        expect
-          .soft(dups, `duplicates after kill ${String(i + 1)} (${killed[i] ?? ''}); window ${String(window)}`)
-          .toBeLessThanOrEqual(window);
+      console.log(`${variant}: duplicates per kill ${perKill.join(', ')}`);
+      if (maxUncommitted !== undefined) {
+        for (const [i, dups] of perKill.entries()) {
+          expect
+            .soft(
+              dups,
+              `duplicates after kill ${String(i + 1)} (${killed[i] ?? ''}); maxUncommitted ${String(maxUncommitted)}`,
+            )
+            .toBeLessThanOrEqual(maxUncommitted);
+        }
       }
-      expect
-        .soft(report.duplicated, `duplicated ≤ kills × (maxInFlight + commitEvery) = ${String(P.kills * window)}`)
-        .toBeLessThanOrEqual(P.kills * window);
     } finally {
       await s.dispose();
     }
