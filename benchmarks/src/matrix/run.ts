@@ -30,7 +30,14 @@ import {
   writeResult,
 } from '../harness.js';
 import { RESULT_PREFIX, type RunConfig, type RunResult, type Scenario } from './common.js';
-import { matrixMarkdown, summarise, type CaseSpec, type MatrixRaw, type RunRecord } from './report.js';
+import {
+  matrixMarkdown,
+  summarise,
+  type CaseSpec,
+  type MatrixRaw,
+  type MatrixResult,
+  type RunRecord,
+} from './report.js';
 import { concurrencySvg, throughputSvg } from './svg.js';
 
 /** Writes results/<stem>.json, .md and the two charts. */
@@ -58,8 +65,20 @@ const log = (line: string): void => {
 if (process.argv.includes('--summarise')) {
   // Results from the snapshot of a run that was interrupted (or to re-render after a report change).
   const snapshotPath = join(RESULTS_DIR, `${stem}.tmp.json`);
-  const raw = JSON.parse(readFileSync(snapshotPath, 'utf8')) as MatrixRaw;
-  writeOutputs({ ...raw, machine: { ...raw.machine, loadAverage: [raw.machine.loadAverage[0] ?? 0, loadNow()] } });
+  let raw = JSON.parse(readFileSync(snapshotPath, 'utf8')) as MatrixRaw;
+  // BENCH_MERGE_LATENCY=<stem>: the latency rounds of a latency-only run replace this run's.
+  const merge = process.env['BENCH_MERGE_LATENCY'];
+  if (merge !== undefined && merge !== '') {
+    const other = JSON.parse(readFileSync(join(RESULTS_DIR, `${merge}.tmp.json`), 'utf8')) as MatrixRaw;
+    raw = {
+      ...raw,
+      latencyRates: other.latencyRates,
+      runs: [...raw.runs.filter((r) => r.caseId !== 'latency'), ...other.runs.filter((r) => r.caseId === 'latency')],
+      latencyRun: { date: other.machine.date, loadAverage: other.machine.loadAverage },
+    };
+  }
+  // The snapshot's load average ends at its last run.
+  writeOutputs(raw);
   process.exit(0);
 }
 
@@ -409,7 +428,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 const LATENCY_PARTITIONS = 12;
-const LATENCY_ROUNDS = Math.min(rounds, 2);
+const LATENCY_ROUNDS = Number(process.env['BENCH_LATENCY_ROUNDS'] ?? Math.min(rounds, 2));
 const latencyTopics = (contender: string, round: number): { inTopic: string; outTopic: string } => ({
   inTopic: `${runId}.lat.${contender}.${String(round)}.in`,
   outTopic: `${runId}.lat.${contender}.${String(round)}.out`,
@@ -678,17 +697,30 @@ try {
     }
   }
 
-  // Latency at half the maximum rate: half each contender's own median passthrough rate (12 × 100 B) in this run.
+  // Latency at half the maximum rate: the maximum is the contender's own median passthrough rate
+  // (12 × 100 B) in this run, capped at the fair raw loop's: the driver and the observer share the
+  // 2 cores, and cannot produce and read at the ~400k/s the Go contender reaches (in a trial they fell
+  // seconds behind, and the next contenders' latencies paid for the backlog).
+  // BENCH_LATENCY_FROM=<stem> takes the rates from results/<stem>.json (for a latency-only run).
   if (wantLatency) {
     const fallback = Number(process.env['BENCH_LATENCY_MAX_RATE'] ?? 20_000);
     const who = active.filter((k) => k.scenarios.has('latency'));
-    for (const k of who) {
+    const from = process.env['BENCH_LATENCY_FROM'];
+    const fromCells =
+      from === undefined || from === ''
+        ? undefined
+        : (JSON.parse(readFileSync(join(RESULTS_DIR, `${from}.json`), 'utf8')) as MatrixResult).cells;
+    const maxOf = (id: string): number | undefined => {
+      if (fromCells !== undefined)
+        return fromCells.find((c) => c.caseId === 'passthrough-12x100' && c.contender === id)?.recordsPerSecond?.median;
       const rates = records
-        .filter((r) => r.caseId === 'passthrough-12x100' && r.contender === k.id && r.result && !r.error)
+        .filter((r) => r.caseId === 'passthrough-12x100' && r.contender === id && r.result && !r.error)
         .map((r) => (r.result!.records / r.result!.windowMs) * 1000)
         .sort((a, b) => a - b);
-      latencyRates[k.id] = Math.round((rates[Math.floor(rates.length / 2)] ?? fallback) / 2);
-    }
+      return rates[Math.floor(rates.length / 2)];
+    };
+    const rawMax = maxOf('raw') ?? fallback;
+    for (const k of who) latencyRates[k.id] = Math.round(Math.min(maxOf(k.id) ?? fallback, rawMax) / 2);
     const seconds = 5;
     const latencyRounds = LATENCY_ROUNDS;
     for (let round = 0; round < latencyRounds; round++) {
