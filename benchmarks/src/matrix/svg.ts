@@ -107,7 +107,7 @@ export function concurrencySvg(result: MatrixResult): string {
   const who = result.contenders.filter((k) => io.some((c) => cellOf(result, c.id, k.id)?.recordsPerSecond));
   const panelW = 430;
   const panelH = 320;
-  const margin = { left: 70, top: 60, right: 20, bottom: 50 };
+  const margin = { left: 70, top: 60, right: 80, bottom: 50 };
   const width = Math.max(940, margin.left + delays.length * (panelW + margin.right) + 10);
   const legendRows = Math.ceil((who.length + 1) / 4);
   const height = margin.top + panelH + margin.bottom + legendRows * 18 + 20;
@@ -154,7 +154,7 @@ export function concurrencySvg(result: MatrixResult): string {
     for (let v = lo; v <= hi * 1.0001; v *= 10) {
       parts.push(
         `<line x1="${String(ox)}" y1="${ys(v).toFixed(1)}" x2="${String(ox + panelW)}" y2="${ys(v).toFixed(1)}" stroke="#eee"/>`,
-        `<text x="${String(ox - 6)}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v >= 1000 ? `${String(v / 1000)}k` : String(v)}</text>`,
+        `<text x="${String(ox - 6)}" y="${(ys(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v >= 1e6 ? `${String(v / 1e6)}M` : v >= 1000 ? `${String(v / 1000)}k` : String(v)}</text>`,
       );
     }
     for (const c of concurrencies) {
