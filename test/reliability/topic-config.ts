@@ -1,6 +1,6 @@
 /**
  * Alters a topic's configuration with Kafka's own ConfigCommand, from the broker jars that
- * scripts/kafka.sh resolved (the public API of @rxkafka/kafka has no alter-config call).
+ * packages/testing/kafka/kafka.sh resolved (the public API of @rxkafka/kafka has no alter-config call).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

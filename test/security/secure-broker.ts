@@ -56,7 +56,7 @@ function java(args: readonly string[], what: string): void {
 
 /** Starts the broker with the given SCRAM users (plus an admin) and waits until it serves. */
 export async function startSecureBroker(users: readonly SecureUser[]): Promise<SecureBroker> {
-  if (!existsSync(LIBS)) throw new Error(`Kafka jars not found in ${LIBS}: run \`bash scripts/kafka.sh resolve\``);
+  if (!existsSync(LIBS)) throw new Error(`Kafka jars not found in ${LIBS}: run \`pnpm kafka resolve\``);
   const dir = mkdtempSync(join(tmpdir(), 'rxkafka-secure-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
   const jaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="${ADMIN.user}" password="${ADMIN.password}";`;

@@ -1,19 +1,20 @@
 /**
  * Starts and stops a real Apache Kafka broker (KRaft, combined broker+controller; optionally a
  * cluster of several) for integration tests, reliability tests and benchmarks. A broker can be
- * killed and started again on the same port with the same data, to test broker restarts. The heavy lifting lives in `scripts/kafka.sh` so the same
+ * killed and started again on the same port with the same data, to test broker restarts. The heavy lifting lives in `kafka/kafka.sh` so the same
  * launcher serves the CLI (`pnpm kafka start`), CI and this helper; here we only spawn it.
  *
  * Deliberately uses nothing but `node:` builtins: the testing package must not depend on a
  * Kafka client library.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface StartKafkaBrokerOptions {
-  /** Working directory for the broker's data, config and `broker.log`; default `.cache/kafka/run-<port>`. */
+  /** Working directory for the broker's data, config and `broker.log`; default: a temporary folder, removed on stop. */
   readonly dir?: string;
   /** PLAINTEXT port; `0` or absent picks a free one so parallel runs do not collide. */
   readonly port?: number;
@@ -69,8 +70,7 @@ const DEFAULT_START_TIMEOUT_MS = 90_000;
 
 /** Launches a fresh, empty broker and resolves once it accepts connections. */
 export async function startKafkaBroker(options: StartKafkaBrokerOptions = {}): Promise<KafkaBroker> {
-  const root = findRepoRoot();
-  const script = join(root, 'scripts', 'kafka.sh');
+  const { root, script } = launcher();
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new RangeError(`startKafkaBroker: invalid port ${String(port)}`);
@@ -80,14 +80,16 @@ export async function startKafkaBroker(options: StartKafkaBrokerOptions = {}): P
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) {
     throw new RangeError(`startKafkaBroker: invalid nodes ${String(nodes)} (1 to 9)`);
   }
-  // Resolve against the caller's cwd now, because the script runs with the repo root as cwd.
+  // Resolve against the caller's cwd now, because the script runs with the package folder as cwd.
   const given = options.dir === undefined ? undefined : resolve(options.dir);
+  // A folder of our own when none is given: removed again on stop.
+  const dir = given ?? mkdtempSync(join(tmpdir(), 'rxkafka-broker-'));
   const timeoutEnv = { KAFKA_START_TIMEOUT: String(Math.max(1, Math.ceil(timeoutMs / 1000))) };
   const owner = ['--owner-pid', String(process.pid)];
 
   const args = ['start', '--port', String(port), ...owner];
   if (nodes > 1) args.push('--nodes', String(nodes));
-  if (given !== undefined) args.push('--dir', given);
+  args.push('--dir', dir);
   const { stdout } = await runScript(root, script, args, timeoutEnv);
 
   const brokers = stdout
@@ -96,12 +98,8 @@ export async function startKafkaBroker(options: StartKafkaBrokerOptions = {}): P
     .filter((line) => /^[\w.-]+:\d+(,[\w.-]+:\d+)*$/.test(line))
     .at(-1);
   if (brokers === undefined) {
-    throw new Error(`startKafkaBroker: scripts/kafka.sh printed no broker address (stdout: ${JSON.stringify(stdout)})`);
+    throw new Error(`startKafkaBroker: kafka/kafka.sh printed no broker address (stdout: ${JSON.stringify(stdout)})`);
   }
-  const first = brokers.split(',')[0] ?? brokers;
-  const brokerPort = first.slice(first.lastIndexOf(':') + 1);
-  // Without --dir the script used its default folder, named after the (first) port.
-  const dir = given ?? join(root, '.cache', 'kafka', `run-${brokerPort}`);
   const target = ['--dir', dir];
 
   let stopping: Promise<void> | undefined;
@@ -136,7 +134,11 @@ export async function startKafkaBroker(options: StartKafkaBrokerOptions = {}): P
 
   const stop = (): Promise<void> => {
     // Waits for a kill/start in progress, so that no broker is left running behind the stop.
-    stopping ??= lifecycle.then(() => runScript(root, script, ['stop', ...target])).then(() => undefined);
+    stopping ??= lifecycle
+      .then(() => runScript(root, script, ['stop', ...target]))
+      .then(() => {
+        if (given === undefined) rmSync(dir, { recursive: true, force: true });
+      });
     return stopping;
   };
   return {
@@ -160,23 +162,16 @@ export async function startKafkaBroker(options: StartKafkaBrokerOptions = {}): P
 }
 
 /**
- * The launcher script is found relative to the repository, not the package, because it shares the
- * repo-level `.cache/kafka` jar cache. RXKAFKA_ROOT overrides the search (e.g. for a copied dist/).
+ * The launcher ships in this package (`kafka/kafka.sh` and its `pom.xml`), so it works installed from
+ * the registry too. Inside the rxkafka workspace it keeps its jars in the workspace's `.cache/kafka`,
+ * elsewhere in the user's cache (`RXKAFKA_KAFKA_CACHE` overrides both).
  */
-function findRepoRoot(): string {
-  const fromEnv = process.env['RXKAFKA_ROOT'];
-  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'pnpm-workspace.yaml')) && existsSync(join(dir, 'scripts', 'kafka.sh'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(
-        'startKafkaBroker: cannot find the rxkafka repository root (pnpm-workspace.yaml + scripts/kafka.sh); set RXKAFKA_ROOT',
-      );
-    }
-    dir = parent;
-  }
+function launcher(): { readonly root: string; readonly script: string } {
+  // From src/broker.ts or dist/broker.js alike, the package folder is one level up.
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const script = join(root, 'kafka', 'kafka.sh');
+  if (!existsSync(script)) throw new Error(`startKafkaBroker: the launcher script is missing: ${script}`);
+  return { root, script };
 }
 
 interface ScriptResult {
@@ -201,7 +196,7 @@ function runScript(
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (error) =>
-      reject(new Error(`scripts/kafka.sh ${args[0] ?? ''}: ${error.message}`, { cause: error })),
+      reject(new Error(`kafka/kafka.sh ${args[0] ?? ''}: ${error.message}`, { cause: error })),
     );
     // 'close' (not 'exit') so that all output has been read; the script detaches the broker from its pipes.
     child.once('close', (code, signal) => {
@@ -209,7 +204,7 @@ function runScript(
         resolvePromise({ stdout, stderr });
       } else {
         const how = signal === null ? `exit code ${String(code)}` : `signal ${signal}`;
-        reject(new Error(`scripts/kafka.sh ${args.join(' ')} failed (${how}):\n${stderr.trimEnd()}`));
+        reject(new Error(`kafka/kafka.sh ${args.join(' ')} failed (${how}):\n${stderr.trimEnd()}`));
       }
     });
   });
