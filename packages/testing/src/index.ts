@@ -9,4 +9,11 @@ export {
   type RunHelpers,
 } from './marbles.js';
 export { fromMemory, toMemory, type MemoryRecord, type MemorySourceOptions } from './memory.js';
-export { startKafkaBroker, type KafkaBroker, type StartKafkaBrokerOptions } from './broker.js';
+export {
+  startKafkaBroker,
+  type KafkaBroker,
+  type KillBrokerOptions,
+  type RestartBrokerOptions,
+  type StartAgainOptions,
+  type StartKafkaBrokerOptions,
+} from './broker.js';
