@@ -1,6 +1,6 @@
 /** Topic administration: an existing topic is a typed error, or ignored when asked. */
 import { expect, test } from 'vitest';
-import { createTopics, produceRecords, TopicExistsError } from '@rxkafka/kafka';
+import { createTopics, produceRecords, TopicExistsError } from '@rxkafka/kafka/admin';
 import { brokers, readBack, unique } from './helpers.js';
 
 test('creating a topic that exists rejects with a TopicExistsError, or is skipped with ifExists: ignore', async () => {

@@ -6,7 +6,8 @@
 import { expect, test } from 'vitest';
 import * as v from 'valibot';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type Decoder } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka, type Decoder } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, groupBy, json, newTopics, readBack, unique } from './helpers.js';
 import { z } from 'zod';
 

@@ -8,7 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, sleep, unique, waitFor } from './helpers.js';
 
 const N = 3000;

@@ -14,15 +14,8 @@ import {
   type AttemptEnd,
   type SourceRecord,
 } from '@rxkafka/core';
-import {
-  DLQ_HEADERS,
-  fromKafka,
-  produceRecords,
-  runService,
-  toKafka,
-  type PlainRecord,
-  emptyOutcomeCounts,
-} from '@rxkafka/kafka';
+import { DLQ_HEADERS, fromKafka, runService, toKafka, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import {
   brokers,
   capturingLogger,

@@ -6,7 +6,8 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { DeliveryError, fromKafka, produceRecords, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { DeliveryError, fromKafka, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, json, newTopics, readBack, unique } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });

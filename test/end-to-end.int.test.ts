@@ -7,7 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { BREAK, handler, runChain } from '@rxkafka/core';
-import { DLQ_HEADERS, fromKafka, produceRecords, runService, toKafka, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { DLQ_HEADERS, fromKafka, runService, toKafka, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
   capturingLogger,

@@ -8,7 +8,8 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { acknowledge, fromKafka, produceRecords, runService } from '@rxkafka/kafka';
+import { acknowledge, fromKafka, runService } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, unique, waitFor } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });

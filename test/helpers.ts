@@ -7,14 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import { runChain, type SourceRecord } from '@rxkafka/core';
-import {
-  createTopics,
-  fromKafka,
-  type KafkaSource,
-  type LibrdkafkaConfig,
-  type Logger,
-  type NewTopic,
-} from '@rxkafka/kafka';
+import { fromKafka, type KafkaSource, type LibrdkafkaConfig, type Logger } from '@rxkafka/kafka';
+import { createTopics, type NewTopic } from '@rxkafka/kafka/admin';
 
 /** Bootstrap servers of the broker started by the global setup (or KAFKA_BROKERS). */
 export function brokers(): string {

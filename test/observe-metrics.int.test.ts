@@ -7,7 +7,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { Registry } from 'prom-client';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   observe,
   prometheusMetrics,

@@ -10,7 +10,8 @@ import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { BREAK, handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { observe, serveStatus } from '@rxkafka/observe';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, sleep, unique, waitFor } from './helpers.js';
 

@@ -6,7 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { observe, type PartitionReport } from '@rxkafka/observe';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, unique, waitFor } from './helpers.js';
 

@@ -8,13 +8,13 @@ import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
 import {
   fromKafka,
-  produceRecords,
   runService,
   toKafka,
   type KafkaSource,
   type OutcomeCounts,
   emptyOutcomeCounts,
 } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
   capturingLogger,

@@ -5,7 +5,8 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain, type SourceRecord } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka, type OutcomeCounts, emptyOutcomeCounts } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
   capturingLogger,

@@ -5,7 +5,8 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { acknowledge, fromKafka, MissingSinkError, produceRecords, runService } from '@rxkafka/kafka';
+import { acknowledge, fromKafka, MissingSinkError, runService } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, readBack, unique } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });

@@ -12,16 +12,8 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain, type SourceRecord } from '@rxkafka/core';
-import {
-  acknowledge,
-  createTopics,
-  fromKafka,
-  produceRecords,
-  runService,
-  toKafka,
-  type KafkaSource,
-  type OutcomeCounts,
-} from '@rxkafka/kafka';
+import { acknowledge, fromKafka, runService, toKafka, type KafkaSource, type OutcomeCounts } from '@rxkafka/kafka';
+import { createTopics, produceRecords } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import { capturingLogger, CONSUMER_TUNING, duplicates, sleep, unique, waitFor } from './helpers.js';
 

@@ -12,7 +12,8 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { acknowledge, fromKafka, produceRecords, runService, type KafkaSource } from '@rxkafka/kafka';
+import { acknowledge, fromKafka, runService, type KafkaSource } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, duplicates, newTopics, unique, waitFor } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });

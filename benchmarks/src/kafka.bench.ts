@@ -23,15 +23,8 @@ import type { LibrdKafkaError, Message, TopicPartitionOffset } from 'node-rdkafk
 import { tap, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { z } from 'zod';
 import { handler, runChain, type ChainInput, type Outcome } from '@rxkafka/core';
-import {
-  createTopics,
-  fromKafka,
-  produceRecords,
-  toKafka,
-  type KafkaSource,
-  type Logger,
-  type PlainRecord,
-} from '@rxkafka/kafka';
+import { fromKafka, toKafka, type KafkaSource, type Logger } from '@rxkafka/kafka';
+import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import {
   ensureCompiledTarget,

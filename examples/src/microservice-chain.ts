@@ -19,17 +19,14 @@ import { z } from 'zod';
 import { runChain, type Outcome } from '@rxkafka/core';
 import {
   acknowledge,
-  createTopics,
   fromKafka,
-  produceRecords,
   runService,
-  startMockCluster,
   toKafka,
   defaultLogger,
   type LibrdkafkaConfig,
   type Logger,
-  type MockCluster,
 } from '@rxkafka/kafka';
+import { createTopics, produceRecords, startMockCluster, type MockCluster } from '@rxkafka/kafka/admin';
 import {
   observe,
   prometheusMetrics,

@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { fromKafka, produceRecords, runService, startMockCluster, toKafka, type Decoder } from '@rxkafka/kafka';
+import { fromKafka, runService, toKafka, type Decoder } from '@rxkafka/kafka';
+import { produceRecords, startMockCluster } from '@rxkafka/kafka/admin';
 
 /** The registry client's surface that the codec needs. */
 export interface RegistryClient {

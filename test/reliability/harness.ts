@@ -9,7 +9,7 @@ import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTopics } from '@rxkafka/kafka';
+import { createTopics } from '@rxkafka/kafka/admin';
 import { buildReport, formatReport, sealTopics, StallError, TopicTail, type ReliabilityReport } from './verify.js';
 import { planWorkload, produceWorkload, type PoisonMix, type Workload } from './workload.js';
 

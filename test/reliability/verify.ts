@@ -9,7 +9,8 @@
  */
 import { z } from 'zod';
 import { runChain, type SourceRecord } from '@rxkafka/core';
-import { fromKafka, produceRecords, DLQ_HEADERS, type KafkaSource } from '@rxkafka/kafka';
+import { fromKafka, DLQ_HEADERS, type KafkaSource } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { EXPECTED, HEADER, OutputValue, type RecordKind, type Workload } from './workload.js';
 
 export const END_MARKER_HEADER = 'rel.end';

@@ -7,7 +7,7 @@
  * (the worker copies id, key and seq into the output value) or in the dead-letter topic (which keeps
  * the original headers), even when the value is undecodable.
  */
-import { produceRecords, type PlainRecord } from '@rxkafka/kafka';
+import { produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { z } from 'zod';
 
 /** What the handler does with a record; `undecodable` and `schema` never reach a handler. */

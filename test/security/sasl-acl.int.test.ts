@@ -12,11 +12,11 @@ import {
   AuthenticationError,
   AuthorizationError,
   fromKafka,
-  produceRecords,
   runService,
   toKafka,
   type LibrdkafkaConfig,
 } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
 import { capturingLogger, type CapturingLogger, unique } from '../helpers.js';
 import { admin, startSecureBroker, type SecureBroker } from './secure-broker.js';
 

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Kafka from 'node-rdkafka';
 import type { LibrdKafkaError, Message } from 'node-rdkafka';
-import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka';
+import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import {
   ensureCompiledTarget,

@@ -20,7 +20,6 @@ export {
   MissingSinkError,
   PartitionRevokedError,
   ShutdownError,
-  TopicExistsError,
 } from './errors.js';
 export {
   fromKafka,
@@ -34,14 +33,5 @@ export {
 } from './from-kafka.js';
 export type { LibrdkafkaConfig } from './librdkafka-config.js';
 export { defaultLogger, type Logger } from './logger.js';
-export {
-  createTopics,
-  type CreateTopicsOptions,
-  produceRecords,
-  startMockCluster,
-  type MockCluster,
-  type NewTopic,
-  type PlainRecord,
-} from './rdkafka.js';
 export { emptyOutcomeCounts, runService, type OutcomeCounts, type RunServiceOptions } from './run-service.js';
 export { serializeJson, toKafka, type ToKafkaOptions } from './to-kafka.js';
