@@ -9,6 +9,7 @@ import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { createTopics } from '@rxkafka/kafka/admin';
 import { buildReport, formatReport, sealTopics, StallError, TopicTail, type ReliabilityReport } from './verify.js';
 import { planWorkload, produceWorkload, type PoisonMix, type Workload } from './workload.js';
@@ -383,6 +384,19 @@ export class Scenario {
 }
 
 /** Prints a report (the table row and the findings) so it shows in the test log. */
+/**
+ * What every scenario asserts, whatever its faults: the run did not stall, the final stops were
+ * graceful, and nothing was lost, reordered, misrouted or garbled.
+ */
+export function expectSafety(s: Scenario, report: ReliabilityReport, stalled: Error | undefined): void {
+  expect.soft(stalled?.message, 'the run stalled').toBeUndefined();
+  expect.soft(s.ungraceful, 'final graceful stops (SIGTERM → exit 0)').toEqual([]);
+  expect.soft(report.lost, 'lost').toBe(0);
+  expect.soft(report.reordered, 'reordered (key mode)').toBe(0);
+  expect.soft(report.misrouted, 'misrouted').toBe(0);
+  expect.soft(report.garbage, 'unparseable records').toBe(0);
+}
+
 export function printReport(report: ReliabilityReport): void {
   process.stdout.write(`\n${formatReport(report)}\n\n`);
   appendResult(report);
