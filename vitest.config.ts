@@ -1,21 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
-// Workspace packages resolve to their TypeScript sources, so tests need no build step.
-const conditions = ['@rxkafka/source', 'import', 'module', 'node', 'default'];
-const resolve = { conditions };
-const ssr = { resolve: { conditions, externalConditions: ['@rxkafka/source'] } };
-// Global setup files run in Vitest's own `__vitest__` environment, which reads neither of the above.
-const environments = { __vitest__: { resolve: { conditions, externalConditions: ['@rxkafka/source'] } } };
+import { ciReport, conditions, workspaceResolution } from './vitest.shared.js';
 
-// CI sets RXKAFKA_TEST_REPORT to collect a JSON report beside the usual output (see .ci/run).
-const report = process.env['RXKAFKA_TEST_REPORT'];
+const { resolve, ssr, environments } = workspaceResolution;
 
 export default defineConfig({
   resolve,
   ssr,
   environments,
   test: {
-    ...(report ? { reporters: ['default', 'json'], outputFile: { json: report } } : {}),
+    ...ciReport,
     projects: [
       {
         resolve,
