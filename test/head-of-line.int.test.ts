@@ -8,12 +8,39 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { acknowledge, fromKafka, runService } from '@rxkafka/kafka';
+import { acknowledge, fromKafka, runService, type KafkaSource } from '@rxkafka/kafka';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, newTopics, unique, waitFor } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });
 type Item = z.infer<typeof Item>;
+
+/**
+ * Runs a key-ordered chain in which record 0 waits for `slow` and every other record finishes at
+ * once; `ok` counts the records done so far.
+ */
+function runBehindSlowHead(
+  source: KafkaSource<Item, Record<string, unknown>>,
+  slow: Promise<void>,
+): { readonly service: Promise<unknown>; readonly ok: number } {
+  const run = { service: Promise.resolve() as Promise<unknown>, ok: 0 };
+  const work = handler<Item, Record<string, unknown>>('work', async (ctx) => {
+    if (ctx.record.id === 0) await slow;
+  });
+  run.service = runService(
+    source,
+    (records) =>
+      records.pipe(runChain([work], { concurrency: 16, ordering: 'key' }), acknowledge({ logger: capturingLogger() })),
+    {
+      handleSignals: false,
+      logger: capturingLogger(),
+      onOutcome: (outcome) => {
+        if (outcome.kind === 'ok') run.ok++;
+      },
+    },
+  );
+  return run;
+}
 
 test('a slow record holding the commit back shows in stats and is logged after the threshold', async () => {
   const N = 200;
@@ -41,35 +68,13 @@ test('a slow record holding the commit back shows in stats and is logged after t
     logger,
     rdkafka: CONSUMER_TUNING,
   });
-  let ok = 0;
-  const service = runService(
-    source,
-    (records) =>
-      records.pipe(
-        runChain(
-          [
-            handler<Item, Record<string, unknown>>('work', async (ctx) => {
-              if (ctx.record.id === 0) await slow;
-            }),
-          ],
-          { concurrency: 16, ordering: 'key' },
-        ),
-        acknowledge({ logger: capturingLogger() }),
-      ),
-    {
-      handleSignals: false,
-      logger: capturingLogger(),
-      onOutcome: (outcome) => {
-        if (outcome.kind === 'ok') ok++;
-      },
-    },
-  );
+  const run = runBehindSlowHead(source, slow);
   const warned = (): boolean => logger.lines.some((line) => line.message.includes('held the commit point back'));
   try {
     await waitFor(
-      () => ok >= N - 1,
+      () => run.ok >= N - 1,
       30_000,
-      () => `every record but the slow one (ok ${String(ok)})`,
+      () => `every record but the slow one (ok ${String(run.ok)})`,
     );
     // Stats are refreshed once a second.
     await waitFor(
@@ -90,7 +95,7 @@ test('a slow record holding the commit back shows in stats and is logged after t
 
     release();
     await waitFor(
-      () => ok === N && source.stats.heldBack === 0,
+      () => run.ok === N && source.stats.heldBack === 0,
       10_000,
       () => `the slow record to finish and free the rest (${JSON.stringify(source.stats)})`,
     );
@@ -99,7 +104,7 @@ test('a slow record holding the commit back shows in stats and is logged after t
     release();
     await source.stop();
   }
-  await service;
+  await run.service;
 });
 
 test('maxUncommitted bounds what a crash would replay: nothing more is fetched behind a stuck head', async () => {
@@ -127,34 +132,12 @@ test('maxUncommitted bounds what a crash would replay: nothing more is fetched b
     logger: capturingLogger(),
     rdkafka: CONSUMER_TUNING,
   });
-  let ok = 0;
-  const service = runService(
-    source,
-    (records) =>
-      records.pipe(
-        runChain(
-          [
-            handler<Item, Record<string, unknown>>('work', async (ctx) => {
-              if (ctx.record.id === 0) await slow;
-            }),
-          ],
-          { concurrency: 16, ordering: 'key' },
-        ),
-        acknowledge({ logger: capturingLogger() }),
-      ),
-    {
-      handleSignals: false,
-      logger: capturingLogger(),
-      onOutcome: (outcome) => {
-        if (outcome.kind === 'ok') ok++;
-      },
-    },
-  );
+  const run = runBehindSlowHead(source, slow);
   try {
     await waitFor(
-      () => ok >= LIMIT - 1,
+      () => run.ok >= LIMIT - 1,
       30_000,
-      () => `the records behind the slow one (ok ${String(ok)})`,
+      () => `the records behind the slow one (ok ${String(run.ok)})`,
     );
     // Longer than pauseAfter (1 s) and a stats round: the source stays at the cap and pauses.
     await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -163,14 +146,14 @@ test('maxUncommitted bounds what a crash would replay: nothing more is fetched b
     expect(source.stats.paused, JSON.stringify(source.stats)).toBe(true);
     release();
     await waitFor(
-      () => ok === N,
+      () => run.ok === N,
       30_000,
-      () => `every record once the head finished (ok ${String(ok)}, ${JSON.stringify(source.stats)})`,
+      () => `every record once the head finished (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
     );
     expect(source.stats.peakInFlight).toBeLessThanOrEqual(LIMIT);
   } finally {
     release();
     await source.stop();
   }
-  await service;
+  await run.service;
 });

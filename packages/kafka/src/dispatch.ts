@@ -105,26 +105,44 @@ export class Dispatcher<R, S> {
       settle(false);
     };
 
-    const emit = (decoded: Decoded<R>): void => {
-      if (!decoded.ok) {
-        stats.invalid++;
-        this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
-        return;
-      }
-      this.subscriber.next(
-        createContext({
-          record: decoded.record,
-          source,
-          state: settings.makeState(),
-          signal: part.controller.signal,
-          ack,
-          nack,
-        }),
-      );
-    };
     const decoded = decodeRecord(source, settings.decode, settings.schema);
-    if (this.#decoding === undefined && !(decoded instanceof Promise)) emit(decoded);
-    else this.emitInOrder(decoded, emit, nack);
+    if (this.#decoding === undefined && !(decoded instanceof Promise)) {
+      this.emit(decoded, source, part, ack, nack);
+      return;
+    }
+    // Only records that wait for a decode (or behind one) pay for a closure.
+    this.emitInOrder(
+      decoded,
+      (result) => {
+        this.emit(result, source, part, ack, nack);
+      },
+      nack,
+    );
+  }
+
+  /** Hands a decoded record downstream: a context to run, or an `invalid` outcome. */
+  private emit(
+    decoded: Decoded<R>,
+    source: SourceRecord,
+    part: PartitionState,
+    ack: () => void,
+    nack: () => void,
+  ): void {
+    if (!decoded.ok) {
+      this.session.stats.invalid++;
+      this.subscriber.next(invalidOutcome(source, decoded.error, ack, nack));
+      return;
+    }
+    this.subscriber.next(
+      createContext({
+        record: decoded.record,
+        source,
+        state: this.session.settings.makeState(),
+        signal: part.controller.signal,
+        ack,
+        nack,
+      }),
+    );
   }
 
   /**

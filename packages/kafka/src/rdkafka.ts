@@ -70,54 +70,54 @@ function describe(message: string): string {
     .toLowerCase();
 }
 
+/** librdkafka's codes for these names (an unknown name matches nothing). */
+function codeSet(names: readonly string[]): ReadonlySet<number> {
+  return new Set(names.map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN));
+}
+
 /**
  * Errors where the same call may succeed later (librdkafka marks only some itself). Connection-level
  * errors are here too: they arrive as `event.error` while a broker restarts, and librdkafka reconnects
  * by itself, so they are never a reason to give up on a client.
  */
-const RETRIABLE = new Set<number>(
-  [
-    'ERR__TRANSPORT',
-    'ERR__ALL_BROKERS_DOWN',
-    'ERR__RESOLVE',
-    'ERR__MSG_TIMED_OUT',
-    'ERR__NODE_UPDATE',
-    'ERR__WAIT_CACHE',
-    'ERR__OUTDATED',
-    'ERR__IN_PROGRESS',
-    'ERR__PREV_IN_PROGRESS',
-    'ERR__RETRY',
-    'ERR__TIMED_OUT',
-    'ERR__TIMED_OUT_QUEUE',
-    'ERR__QUEUE_FULL',
-    'ERR__WAIT_COORD',
-    'ERR_REQUEST_TIMED_OUT',
-    'ERR_REBALANCE_IN_PROGRESS',
-    'ERR_NOT_COORDINATOR',
-    'ERR_COORDINATOR_NOT_AVAILABLE',
-    'ERR_COORDINATOR_LOAD_IN_PROGRESS',
-    'ERR_NOT_LEADER_FOR_PARTITION',
-    'ERR_LEADER_NOT_AVAILABLE',
-    'ERR_NETWORK_EXCEPTION',
-    'ERR_BROKER_NOT_AVAILABLE',
-    'ERR_REPLICA_NOT_AVAILABLE',
-    'ERR_NOT_ENOUGH_REPLICAS',
-    'ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND',
-    'ERR_UNKNOWN_TOPIC_OR_PART',
-    'ERR_KAFKA_STORAGE_ERROR',
-    'ERR_FETCH_SESSION_ID_NOT_FOUND',
-    'ERR_INVALID_FETCH_SESSION_EPOCH',
-    'ERR_OFFSET_NOT_AVAILABLE',
-    'ERR_PREFERRED_LEADER_NOT_AVAILABLE',
-    'ERR_FENCED_LEADER_EPOCH',
-    'ERR_UNKNOWN_LEADER_EPOCH',
-    'ERR_CONCURRENT_TRANSACTIONS',
-    'ERR_THROTTLING_QUOTA_EXCEEDED',
-  ].map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN),
-);
-
-const codeSet = (names: readonly string[]): ReadonlySet<number> =>
-  new Set(names.map((name) => (CODES.ERRORS as Record<string, number>)[name] ?? Number.NaN));
+const RETRIABLE = codeSet([
+  'ERR__TRANSPORT',
+  'ERR__ALL_BROKERS_DOWN',
+  'ERR__RESOLVE',
+  'ERR__MSG_TIMED_OUT',
+  'ERR__NODE_UPDATE',
+  'ERR__WAIT_CACHE',
+  'ERR__OUTDATED',
+  'ERR__IN_PROGRESS',
+  'ERR__PREV_IN_PROGRESS',
+  'ERR__RETRY',
+  'ERR__TIMED_OUT',
+  'ERR__TIMED_OUT_QUEUE',
+  'ERR__QUEUE_FULL',
+  'ERR__WAIT_COORD',
+  'ERR_REQUEST_TIMED_OUT',
+  'ERR_REBALANCE_IN_PROGRESS',
+  'ERR_NOT_COORDINATOR',
+  'ERR_COORDINATOR_NOT_AVAILABLE',
+  'ERR_COORDINATOR_LOAD_IN_PROGRESS',
+  'ERR_NOT_LEADER_FOR_PARTITION',
+  'ERR_LEADER_NOT_AVAILABLE',
+  'ERR_NETWORK_EXCEPTION',
+  'ERR_BROKER_NOT_AVAILABLE',
+  'ERR_REPLICA_NOT_AVAILABLE',
+  'ERR_NOT_ENOUGH_REPLICAS',
+  'ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+  'ERR_UNKNOWN_TOPIC_OR_PART',
+  'ERR_KAFKA_STORAGE_ERROR',
+  'ERR_FETCH_SESSION_ID_NOT_FOUND',
+  'ERR_INVALID_FETCH_SESSION_EPOCH',
+  'ERR_OFFSET_NOT_AVAILABLE',
+  'ERR_PREFERRED_LEADER_NOT_AVAILABLE',
+  'ERR_FENCED_LEADER_EPOCH',
+  'ERR_UNKNOWN_LEADER_EPOCH',
+  'ERR_CONCURRENT_TRANSACTIONS',
+  'ERR_THROTTLING_QUOTA_EXCEEDED',
+]);
 
 /** Codes that mean the credentials were refused, or an ACL denied the operation: not transient. */
 const AUTHENTICATION = codeSet(['ERR__AUTHENTICATION', 'ERR_SASL_AUTHENTICATION_FAILED', 'ERR__SSL']);

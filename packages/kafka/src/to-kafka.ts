@@ -100,11 +100,12 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
   const parsed = parseOptions(optionsSchema, options);
   const extra = parsed.rdkafka ?? {};
   checkLibrdkafkaConfig(extra, 'producer', 'rdkafka');
+  const logger = parsed.logger ?? defaultLogger();
   const settings: ProducerSettings = {
     deadLetterTopic: parsed.deadLetterTopic,
     serialize: parsed.serialize ?? serializeJson,
-    logger: parsed.logger ?? defaultLogger(),
-    deadLetterLog: new DeadLetterLog(parsed.logger ?? defaultLogger(), options.deadLetterLog),
+    logger,
+    deadLetterLog: new DeadLetterLog(logger, options.deadLetterLog),
     flushTimeout: parsed.flushTimeout ?? 10_000,
     connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
