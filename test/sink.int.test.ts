@@ -46,7 +46,7 @@ test('a pipeline without a sink fails with MissingSinkError at its first outcome
   );
   expect(failure).toBeInstanceOf(MissingSinkError);
   expect((failure as MissingSinkError).message).toMatch(/toKafka\(\.\.\.\).*acknowledge\(\)/);
-  // Long before maxInFlight (1000) could have filled: the first outcome gives it away.
+  // Long before maxInFlight (4096) could have filled: the first outcome gives it away.
   expect(performance.now() - started).toBeLessThan(60_000);
   expect(source.state).toBe('closed');
   // Nothing was acknowledged, so the same group reads every record again.

@@ -59,6 +59,6 @@ export function profile(): Profile {
 
 /** rxkafka's defaults for the settings the bounds are computed from (the workers do not override them). */
 export const WORKER_DEFAULTS = {
-  maxInFlight: 1000,
+  maxInFlight: 4096,
   commitEvery: 1000,
 } as const;

@@ -7,7 +7,8 @@
  *
  * Environment: KAFKA_BROKERS (use this cluster instead of starting one), BENCH_ROUNDS, BENCH_CONTENDERS
  * and BENCH_SCENARIOS (`;`-separated ids to keep), BENCH_SCALE (multiplies record counts), BENCH_OUT
- * (result file stem, default `matrix` / `matrix-quick`).
+ * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
+ * contenders, e.g. `--cpu-prof`).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
  * results/<stem>-concurrency.svg. See benchmarks/README.md for the method.
@@ -101,11 +102,14 @@ const node =
   (file: string) =>
   (config: RunConfig): readonly string[] => [
     process.execPath,
+    ...nodeArgs,
     '--import',
     'tsx',
     join(HERE, file),
     JSON.stringify(config),
   ];
+// BENCH_NODE_ARGS: extra node flags for the Node contenders, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
 const GO_BIN = join(BENCH_DIR, '.bin', 'go-workerpool');
 const STREAMS_CP = join(BENCH_DIR, 'streams', 'target');
 const ALL: ReadonlySet<Scenario> = new Set(['consume', 'passthrough', 'io', 'stall', 'latency']);
@@ -146,7 +150,7 @@ const CONTENDERS: readonly Contender[] = [
     id: 'rx',
     label: 'rxkafka defaults',
     describe:
-      "fromKafka → runChain → toKafka / acknowledge() with every option at its default (ordering 'key', concurrency 16, maxInFlight 1000); the io scenario sets concurrency and ordering",
+      "fromKafka → runChain → toKafka / acknowledge() with every option at its default (ordering 'key', concurrency 16, maxInFlight 4096); the io scenario sets concurrency and ordering",
     scenarios: ALL,
     command: (c) => node('rx.ts')({ ...c, variant: 'defaults' }),
   },
@@ -154,7 +158,7 @@ const CONTENDERS: readonly Contender[] = [
     id: 'rx-tuned',
     label: 'rxkafka tuned',
     describe:
-      "ordering 'unordered' and concurrency 64 (consume, passthrough, latency); maxInFlight max(1000, 2 × concurrency) in the io scenario",
+      "ordering 'unordered' and concurrency 64 (consume, passthrough, latency); maxInFlight max(4096, 2 × concurrency) in the io scenario",
     scenarios: ALL,
     command: (c) => node('rx.ts')({ ...c, variant: 'tuned' }),
   },

@@ -3,10 +3,10 @@
  *
  * Both variants move bytes (a pass-through `decode` and a Buffer schema), like every other contender.
  * variant `defaults` — every pipeline option at its default: runChain concurrency 16, ordering 'key';
- *   fromKafka maxInFlight 1000, batchSize 500, commit every 1000 records or 1 s. In the io scenario the
+ *   fromKafka maxInFlight 4096, batchSize 500, commit every 1000 records or 1 s. In the io scenario the
  *   scenario sets concurrency and ordering (the same for every contender).
  * variant `tuned` — ordering 'unordered' and concurrency 64 where the scenario leaves them free
- *   (consume, passthrough, latency); in the io scenario maxInFlight max(1000, 2 × concurrency), so the
+ *   (consume, passthrough, latency); in the io scenario maxInFlight max(4096, 2 × concurrency), so the
  *   pool is never starved by the in-flight limit.
  *
  * consume: fromKafka → runChain([count]) → acknowledge(); passthrough and latency: fromKafka →
@@ -42,7 +42,7 @@ diagnosticsChannel.subscribe('rxkafka:consumer.assigned', () => {
 const io = config.scenario === 'io';
 const concurrency = io ? (config.concurrency ?? 16) : tuned ? 64 : undefined;
 const ordering = io ? (config.ordering ?? 'key') : tuned ? 'unordered' : undefined;
-const maxInFlight = io && tuned ? Math.max(1000, 2 * (config.concurrency ?? 16)) : undefined;
+const maxInFlight = io && tuned ? Math.max(4096, 2 * (config.concurrency ?? 16)) : undefined;
 
 const source = fromKafka<Bytes, State>({
   brokers: config.brokers,

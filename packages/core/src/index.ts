@@ -49,4 +49,10 @@ export {
   type TimeoutOutcome,
 } from './outcome.js';
 export type { RetryOptions } from './retry.js';
-export { runChain, type ChainInput, type Ordering, type RunChainOptions } from './run-chain.js';
+export {
+  runChain,
+  type ChainInput,
+  type InFlightLimitedSource,
+  type Ordering,
+  type RunChainOptions,
+} from './run-chain.js';

@@ -1,4 +1,16 @@
-import { delay, distinct, filter, firstValueFrom, from, map, mergeMap, throwError, timeout, toArray } from 'rxjs';
+import {
+  delay,
+  distinct,
+  filter,
+  firstValueFrom,
+  from,
+  map,
+  mergeMap,
+  Observable,
+  throwError,
+  timeout,
+  toArray,
+} from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher, testContext } from '@rxkafka/testing';
@@ -582,6 +594,24 @@ describe('runChain', () => {
     it('rejects a chain that is not an array of operators', () => {
       expect(() => runChain([42 as never])).toThrow(TypeError);
     });
+
+    it.each(['key', 'unordered'] as const)(
+      'rejects a pool wider than its source keeps in flight, when applied (%s)',
+      (ordering) => {
+        const source = Object.assign(new Observable<Context<Rec, State>>(), { limits: { maxInFlight: 1000 } });
+        const apply = () => source.pipe(runChain<Rec, State>([], { ordering, concurrency: 1024 }));
+        expect(apply).toThrow(ConfigError);
+        expect(apply).toThrow(
+          "Invalid option `concurrency`: expected at most the source's maxInFlight (1000), since no more " +
+            "records than that are ever in flight; raise the source's maxInFlight to at least 1024, received 1024",
+        );
+        expect(() => source.pipe(runChain<Rec, State>([], { ordering, concurrency: 1000 }))).not.toThrow();
+        // A source that declares no limit is not checked.
+        expect(() =>
+          new Observable<Context<Rec, State>>().pipe(runChain<Rec, State>([], { ordering, concurrency: 1024 })),
+        ).not.toThrow();
+      },
+    );
   });
 });
 

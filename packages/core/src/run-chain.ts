@@ -12,7 +12,7 @@ import {
 } from 'rxjs';
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
-import { QueueOverflowError } from './errors.js';
+import { ConfigError, QueueOverflowError } from './errors.js';
 import type { ChainHandler, Handler } from './handler.js';
 import { mergeByKeyInternals, Ready } from './merge-by-key-internals.js';
 import { PoolGauges } from './merge-map-by-key.js';
@@ -130,17 +130,43 @@ export function runChain<R, S>(
   };
   const ordering = parsed.ordering ?? 'key';
   if (ordering === 'unordered') {
-    return mergeMapCounted((input: ChainInput<R, S>) => {
+    const unordered = mergeMapCounted((input: ChainInput<R, S>) => {
       const projected = project(input);
       return projected instanceof Ready ? of(projected.value) : projected;
     }, pool);
+    return (source) => {
+      checkPoolFitsSource(source, pool.concurrency);
+      return unordered(source);
+    };
   }
   // mergeMapByKey, with its internals called directly so that synchronous records skip a subscription.
   const keyOf = orderingKey(ordering);
-  return (source) =>
-    new Observable<Outcome<R, S>>((subscriber) =>
+  return (source) => {
+    checkPoolFitsSource(source, pool.concurrency);
+    return new Observable<Outcome<R, S>>((subscriber) =>
       mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
     );
+  };
+}
+
+/** A source that bounds the records it keeps in flight, as `fromKafka` does. */
+export interface InFlightLimitedSource {
+  readonly limits: { readonly maxInFlight: number };
+}
+
+/**
+ * A pool wider than the source's in-flight limit can never fill: the extra workers idle while the
+ * source waits at its limit. Checked when runChain is applied directly to such a source.
+ */
+function checkPoolFitsSource(source: Observable<unknown>, concurrency: number): void {
+  const maxInFlight = (source as Partial<InFlightLimitedSource>).limits?.maxInFlight;
+  if (typeof maxInFlight !== 'number' || concurrency <= maxInFlight) return;
+  throw new ConfigError(
+    'concurrency',
+    `at most the source's maxInFlight (${String(maxInFlight)}), since no more records than that are ever ` +
+      `in flight; raise the source's maxInFlight to at least ${String(concurrency)}`,
+    concurrency,
+  );
 }
 
 /**

@@ -446,7 +446,37 @@ function asHandlerError<R, S>(attempt: Attempt<R, S>, error: unknown): HandlerEr
 
 function outcomeOf<R, S>(result: AttemptResult<R, S>, durationMs: number): Outcome<R, S> {
   const { ctx, end, handler, error, deferErrors } = result;
-  const common = {
+  // Object literals, not spreads of a shared part: one allocation per record on the hot path.
+  if (end === 'ok') {
+    return {
+      kind: 'ok',
+      context: ctx,
+      source: ctx.source,
+      attempt: ctx.attempt,
+      durationMs,
+      deferErrors,
+      ack: ctx.ack,
+      nack: ctx.nack,
+    };
+  }
+  if (end === 'break') {
+    return {
+      kind: 'break',
+      handler,
+      context: ctx,
+      source: ctx.source,
+      attempt: ctx.attempt,
+      durationMs,
+      deferErrors,
+      ack: ctx.ack,
+      nack: ctx.nack,
+    };
+  }
+  // failed, timeout and aborted: `error` is the failure that matches `end`.
+  return {
+    kind: end,
+    handler,
+    error,
     context: ctx,
     source: ctx.source,
     attempt: ctx.attempt,
@@ -454,17 +484,5 @@ function outcomeOf<R, S>(result: AttemptResult<R, S>, durationMs: number): Outco
     deferErrors,
     ack: ctx.ack,
     nack: ctx.nack,
-  };
-  switch (end) {
-    case 'ok':
-      return { kind: 'ok', ...common };
-    case 'break':
-      return { kind: 'break', handler, ...common };
-    case 'failed':
-      return { kind: 'failed', handler, error: error as HandlerError, ...common };
-    case 'timeout':
-      return { kind: 'timeout', handler, error: error as DeadlineExceededError, ...common };
-    case 'aborted':
-      return { kind: 'aborted', handler, error: error as AbortedError, ...common };
-  }
+  } as Outcome<R, S>;
 }

@@ -1,4 +1,4 @@
-import { ConfigError } from '@rxkafka/core';
+import { ConfigError, runChain } from '@rxkafka/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fromKafka } from './from-kafka.js';
@@ -38,6 +38,15 @@ describe('fromKafka options', () => {
     expect(() => fromKafka({ ...base, rdkafka: { 'enable.auto.offset.store': true } })).toThrow(
       'Invalid option `rdkafka.enable.auto.offset.store`',
     );
+  });
+
+  it("fails at construction when runChain's pool is wider than maxInFlight; the default fits concurrency 1024", () => {
+    const apply = () => fromKafka({ ...base, maxInFlight: 500 }).pipe(runChain([], { concurrency: 1024 }));
+    expect(apply).toThrow(ConfigError);
+    expect(apply).toThrow("expected at most the source's maxInFlight (500)");
+    const source = fromKafka(base);
+    expect(source.limits.maxInFlight).toBe(4096);
+    expect(() => source.pipe(runChain([], { concurrency: 1024, ordering: 'unordered' }))).not.toThrow();
   });
 
   it('explains a wrong type in words, like core does', () => {

@@ -28,6 +28,8 @@ export class PartitionState implements WatchedPartition {
   /** Aborts the signals of this partition's records on revoke or shutdown. */
   readonly controller = new AbortController();
   revoking = false;
+  /** False once revoked or assigned again: a stale state must not commit. */
+  current = true;
   /** Whether rxkafka has this partition paused in librdkafka (set only with the native call). */
   paused = false;
   /** Resolves a pending drain wait when the last in-flight record settles. */
@@ -73,22 +75,33 @@ const tpKey = (topic: string, partition: number): string => `${topic}\u0000${Str
 export class Assignment {
   // Keyed by topic and partition.
   readonly #states = new Map<string, PartitionState>();
+  // The last state looked up: a fetched batch mostly comes from one partition, so most lookups skip the key.
+  #last: PartitionState | undefined;
 
   get(topic: string, partition: number): PartitionState | undefined {
-    return this.#states.get(tpKey(topic, partition));
+    const last = this.#last;
+    if (last?.partition === partition && last.topic === topic && last.current) return last;
+    const state = this.#states.get(tpKey(topic, partition));
+    if (state !== undefined) this.#last = state;
+    return state;
   }
 
   add(state: PartitionState): void {
-    this.#states.set(tpKey(state.topic, state.partition), state);
+    const key = tpKey(state.topic, state.partition);
+    const replaced = this.#states.get(key);
+    if (replaced !== undefined) replaced.current = false;
+    this.#states.set(key, state);
   }
 
   delete(state: PartitionState): void {
+    if (!state.current) return;
+    state.current = false;
     this.#states.delete(tpKey(state.topic, state.partition));
   }
 
   /** False once its partition was revoked or assigned again: a stale state must not commit. */
   isCurrent(state: PartitionState): boolean {
-    return this.get(state.topic, state.partition) === state;
+    return state.current;
   }
 
   values(): IterableIterator<PartitionState> {

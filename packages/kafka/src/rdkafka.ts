@@ -161,6 +161,9 @@ export function toKafkaError(
   );
 }
 
+// Most records carry no headers: they share one frozen empty list instead of an array each.
+const NO_HEADERS: SourceRecord['headers'] = Object.freeze([]);
+
 function toSourceRecord(message: Message): SourceRecord {
   const key = message.key;
   return {
@@ -169,7 +172,10 @@ function toSourceRecord(message: Message): SourceRecord {
     offset: message.offset,
     key: key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key),
     value: message.value,
-    headers: message.headers === undefined ? [] : message.headers.flatMap(toRecordHeaders),
+    headers:
+      message.headers === undefined || message.headers.length === 0
+        ? NO_HEADERS
+        : message.headers.flatMap(toRecordHeaders),
     timestamp: message.timestamp ?? 0,
   };
 }

@@ -136,9 +136,8 @@ interface ProducerSettings {
   readonly librdkafka: LibrdkafkaConfig;
 }
 
-/** One outcome waiting for its delivery reports. It travels as the produce call's opaque. */
-interface Delivery<R, S> {
-  readonly outcome: Outcome<R, S>;
+/** The delivery reports an outcome with several outputs still waits for. */
+interface Siblings {
   remaining: number;
 }
 
@@ -148,7 +147,10 @@ interface Pending<R, S> {
   readonly value: Buffer | null;
   readonly key: Buffer | string | null;
   readonly headers: Record<string, string | Buffer>[] | undefined;
-  readonly delivery: Delivery<R, S>;
+  /** The outcome acknowledged once this record (and its siblings, if any) is delivered. */
+  readonly outcome: Outcome<R, S>;
+  /** Shared by the outputs of one outcome; undefined for the common single record. */
+  readonly siblings: Siblings | undefined;
   /** The produce TracingChannel's message, while someone subscribes. */
   readonly trace?: ProduceTrace;
   /** The producer generation that holds it; reports from a replaced producer are ignored. */
@@ -271,7 +273,7 @@ class ProducerSession<R, S> {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#backlog.unshift(...resend);
-    const { source } = record.delivery.outcome;
+    const { source } = record.outcome;
     this.settings.logger.warn(
       { event: 'producer.replaced', err: cause, record: describeRecord(source), resent: resend.length },
       `delivery to ${record.topic} failed with ${cause.code} (retriable; attempt ${String(record.failures ?? 1)} of ` +
@@ -338,18 +340,11 @@ class ProducerSession<R, S> {
 
   private produceSerialized(outcome: Outcome<R, S> & { kind: 'ok' }, values: readonly SerializedValue[]): void {
     const outputs = outcome.context.outputs;
-    const delivery: Delivery<R, S> = { outcome, remaining: outputs.length };
-    outputs.forEach((output, i) => {
-      const value = values[i] ?? null;
-      this.enqueue({
-        topic: output.topic,
-        partition: output.partition ?? null,
-        value: typeof value === 'string' ? Buffer.from(value) : value,
-        key: output.key ?? null,
-        headers: toNativeHeaders(output.headers),
-        delivery,
-      });
-    });
+    // One output, the common case, needs no counter shared with siblings.
+    const siblings: Siblings | undefined = outputs.length === 1 ? undefined : { remaining: outputs.length };
+    for (let i = 0; i < outputs.length; i++) {
+      this.enqueue(pendingOutput(outputs[i] as OutputRecord, values[i] ?? null, outcome, siblings));
+    }
   }
 
   /** An output that cannot be serialised is the chain's failure, not the pipeline's. */
@@ -390,7 +385,7 @@ class ProducerSession<R, S> {
       return;
     }
     const record = deadLetterRecord(outcome);
-    this.enqueue({ topic, partition: null, ...record, delivery: { outcome, remaining: 1 } });
+    this.enqueue({ topic, partition: null, ...record, outcome, siblings: undefined });
   }
 
   private settle(outcome: Outcome<R, S>): void {
@@ -457,7 +452,7 @@ class ProducerSession<R, S> {
     }
     this.#outstanding.delete(record);
     this.#awaitingReports--;
-    const { delivery, trace } = record;
+    const { outcome, trace } = record;
     if (trace !== undefined) {
       if (error !== undefined) {
         trace.error = error;
@@ -468,7 +463,7 @@ class ProducerSession<R, S> {
     if (error !== undefined) {
       // librdkafka already retried for message.timeout.ms (on deliveryAttempts producers, if the error
       // was retriable): this record cannot be delivered.
-      const { source } = delivery.outcome;
+      const { source } = outcome;
       this.settings.logger.error(
         { err: error, record: describeRecord(source) },
         'delivery failed; stopping without acknowledging the record',
@@ -485,7 +480,7 @@ class ProducerSession<R, S> {
       );
       return;
     }
-    if (--delivery.remaining === 0) this.settle(delivery.outcome);
+    if (record.siblings === undefined || --record.siblings.remaining === 0) this.settle(outcome);
     this.maybeComplete();
   }
 
@@ -520,7 +515,7 @@ class ProducerSession<R, S> {
 
 /** Publishes the start of a produce; headers that subscribers add (say, `traceparent`) go with the record. */
 function traced<R, S>(record: Pending<R, S>): Pending<R, S> {
-  const { outcome } = record.delivery;
+  const { outcome } = record;
   const trace: ProduceTrace = {
     topic: record.topic,
     key: record.key,
@@ -531,4 +526,21 @@ function traced<R, S>(record: Pending<R, S>): Pending<R, S> {
   produceChannel.start.publish(trace);
   const added = Object.entries(trace.headers).map(([key, value]) => ({ [key]: value }));
   return { ...record, headers: added.length === 0 ? record.headers : [...(record.headers ?? []), ...added], trace };
+}
+
+function pendingOutput<R, S>(
+  output: OutputRecord,
+  value: SerializedValue,
+  outcome: Outcome<R, S>,
+  siblings: Siblings | undefined,
+): Pending<R, S> {
+  return {
+    topic: output.topic,
+    partition: output.partition ?? null,
+    value: typeof value === 'string' ? Buffer.from(value) : value,
+    key: output.key ?? null,
+    headers: toNativeHeaders(output.headers),
+    outcome,
+    siblings,
+  };
 }
