@@ -1,3 +1,4 @@
+import { Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher } from '@rxkafka/testing';
@@ -47,7 +48,7 @@ describe('abortWhen', () => {
     });
   });
 
-  it('leaves no listener behind, whether the source completes or is unsubscribed', () => {
+  it('keeps one listener on the signal however many subscriptions come and go, and none of them after teardown', () => {
     const controller = new AbortController();
     let added = 0;
     let removed = 0;
@@ -62,10 +63,37 @@ describe('abortWhen', () => {
       removed++;
       remove(...args);
     };
+    const errors: unknown[] = [];
     testScheduler.run(({ cold, expectObservable }) => {
       expectObservable(cold('-a|').pipe(abortWhen(signal))).toBe('-a|');
       expectObservable(cold('-a---|').pipe(abortWhen(signal)), '^-!').toBe('-a-');
     });
-    expect([added, removed]).toEqual([2, 2]);
+    expect([added, removed]).toEqual([1, 0]);
+    // Finished subscriptions are not called when the signal aborts later; a live one is, once.
+    new Observable<never>(() => undefined).pipe(abortWhen(signal)).subscribe({ error: (error) => errors.push(error) });
+    controller.abort(new Error('shutdown'));
+    expect(errors).toEqual([new AbortedError(new Error('shutdown'))]);
+    expect(added).toBe(1);
+  });
+
+  it('errors every one of many concurrent subscriptions on one signal when it aborts', () => {
+    const controller = new AbortController();
+    const errors: unknown[] = [];
+    const subscriptions = Array.from({ length: 1000 }, () =>
+      new Observable<never>(() => undefined).pipe(abortWhen(controller.signal)).subscribe({
+        error: (error) => errors.push(error),
+      }),
+    );
+    subscriptions.slice(0, 400).forEach((subscription) => {
+      subscription.unsubscribe();
+    });
+    controller.abort('revoked');
+    expect(errors).toHaveLength(600);
+    expect(errors.every((error) => error instanceof AbortedError)).toBe(true);
+    // Aborted already: a new subscription errors at once.
+    new Observable<never>(() => undefined).pipe(abortWhen(controller.signal)).subscribe({
+      error: (error) => errors.push(error),
+    });
+    expect(errors).toHaveLength(601);
   });
 });

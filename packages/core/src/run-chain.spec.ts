@@ -1007,7 +1007,7 @@ describe('runChain: user code that breaks ends only its own record', () => {
     }
   });
 
-  it('leaves no listener on the outer signal after unsubscribing, mid-handler or mid-backoff', () => {
+  it('leaves nothing on the outer signal but its one shared listener after unsubscribing, mid-handler or mid-backoff', () => {
     for (const phase of ['handler', 'backoff'] as const) {
       const { controller, listeners } = countingSignal();
       const testScheduler = new TestScheduler(observableMatcher);
@@ -1018,12 +1018,20 @@ describe('runChain: user code that breaks ends only its own record', () => {
             return cold('-----|');
           }),
         ];
-        const source = cold('(a|)', { a: testContext<Rec, State>({ id: 'a' }, { signal: controller.signal }) });
-        const outcomes = source.pipe(runChain(chain, { retry: { maxAttempts: 2, initialDelay: 10 } }));
+        const contexts = ['a', 'b', 'c'].map((id) => testContext<Rec, State>({ id }, { signal: controller.signal }));
+        const source = cold('(abc|)', { a: contexts[0], b: contexts[1], c: contexts[2] });
+        const outcomes = source.pipe(
+          runChain(chain, { retry: { maxAttempts: 2, initialDelay: 10 }, ordering: 'unordered' }),
+        );
+        // Three records wait on the signal through one listener (abortWhen fans out to them).
         testScheduler.schedule(() => expect(listeners()).toBe(1), 2);
         expectObservable(outcomes, '^--!').toBe('----');
       });
-      expect(listeners()).toBe(0);
+      expect(listeners()).toBe(1);
+      // The records left it: an abort now reaches none of them (nothing throws, nothing is emitted).
+      expect(() => {
+        controller.abort(new Error('late'));
+      }).not.toThrow();
     }
   });
 

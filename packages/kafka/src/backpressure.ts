@@ -36,6 +36,17 @@ export class Backpressure<R, S> {
     );
   }
 
+  /**
+   * True when `part` holds at least its share of `maxInFlight` (the limit over the assigned partitions)
+   * while more than `resumeAt` of the limit is used. A consume batch comes from few partitions; without
+   * a share, a few partitions (in key mode, a few keys) would take the whole budget while the rest wait.
+   */
+  overShare(part: PartitionState): boolean {
+    const { stats, settings, assignment, source } = this.session;
+    if (stats.inFlight < settings.maxInFlight * settings.resumeAt || !source.sharesInFlight) return false;
+    return part.offsets.inFlight >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size));
+  }
+
   /** True when maxUncommitted is the only limit reached. */
   onlyUncommittedFull(): boolean {
     const { stats, settings } = this.session;
@@ -86,9 +97,10 @@ export class Backpressure<R, S> {
     ) {
       // Every partition this source paused, not just a list of those assigned now. A revoking one
       // stays paused until it is unassigned (revoke() resumes it then); its records would be dropped.
+      // One with records waiting for its share stays paused until they are dispatched.
       this.resume(
         consumer,
-        [...assignment.values()].filter((state) => state.paused && !state.revoking),
+        [...assignment.values()].filter((state) => state.paused && !state.revoking && state.waiting.length === 0),
       );
       stats.paused = false;
       publish('consumer.resumed', { inFlight: stats.inFlight, inFlightBytes: stats.inFlightBytes });

@@ -17,6 +17,8 @@ export class Dispatcher<R, S> {
   #onIdle: (() => void) | undefined;
   // The last record waiting for an asynchronous decode, if any; later records are emitted after it.
   #decoding: Promise<void> | undefined;
+  // A dispatchWaiting() is scheduled: records settle in bursts, one pass serves them all.
+  #waitingScheduled = false;
 
   constructor(
     private readonly session: ConsumerSession<R, S>,
@@ -72,9 +74,53 @@ export class Dispatcher<R, S> {
       return;
     }
     part.lastProgressAt = performance.now();
+    if (part.waiting.length > 0 || session.backpressure.overShare(part)) {
+      // Behind its partition's waiting records, in order; the poll loop pauses the partition.
+      part.waiting.push(source);
+      session.stats.waiting++;
+      return;
+    }
+    this.track(source, part);
+  }
+
+  /** The partitions whose records wait for their share and that still fetch: the poll loop pauses them. */
+  overShare(): PartitionState[] {
+    return [...this.session.assignment.values()].filter((part) => part.waiting.length > 0 && !part.paused);
+  }
+
+  /**
+   * Dispatches waiting records of partitions back under their share, while there is room. A partition
+   * whose list empties is resumed (unless backpressure holds everything); a revoked one's are dropped.
+   */
+  dispatchWaiting(): void {
+    const { session } = this;
+    const { stats, backpressure } = session;
+    for (const part of session.assignment.values()) {
+      const { waiting } = part;
+      if (waiting.length === 0) continue;
+      if (!session.accepting || part.revoking) {
+        stats.dropped += waiting.length;
+        stats.waiting -= waiting.length;
+        waiting.length = 0;
+        continue;
+      }
+      while (waiting.length > 0 && !backpressure.isFull() && !backpressure.overShare(part)) {
+        stats.waiting--;
+        this.track(waiting.shift() as SourceRecord, part);
+      }
+      const consumer = session.consumer;
+      if (waiting.length === 0 && part.paused && !stats.paused && consumer !== undefined) {
+        backpressure.resume(consumer, [part]);
+      }
+    }
+  }
+
+  /** Hands a record of `part` downstream and tracks it until it is acknowledged or released. */
+  private track(source: SourceRecord, part: PartitionState): void {
     // Already tracked in this assignment (a stall recovery's seek can race a fetch): it is in hand.
     if (part.nextOffset !== undefined && source.offset < part.nextOffset) return;
     part.nextOffset = source.offset + 1;
+    const { session } = this;
     const { stats, settings } = session;
     const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
     const ticket = part.offsets.track(source.offset);
@@ -95,6 +141,7 @@ export class Dispatcher<R, S> {
       if (done) session.commits.completed(part, part.offsets.done(ticket));
       else part.offsets.release(ticket);
       session.backpressure.room();
+      if (part.waiting.length > 0) this.scheduleWaiting();
       if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
       if (stats.inFlight === 0) this.#onIdle?.();
     };
@@ -118,6 +165,16 @@ export class Dispatcher<R, S> {
       },
       nack,
     );
+  }
+
+  /** Settles arrive inside delivery callbacks: waiting records are dispatched after them, not within. */
+  private scheduleWaiting(): void {
+    if (this.#waitingScheduled) return;
+    this.#waitingScheduled = true;
+    setImmediate(() => {
+      this.#waitingScheduled = false;
+      this.dispatchWaiting();
+    });
   }
 
   /** Hands a decoded record downstream: a context to run, or an `invalid` outcome. */

@@ -49,6 +49,15 @@ export interface KafkaSourceOptions<R> {
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
   readonly resumeAt?: number;
   /**
+   * While more than `resumeAt` of `maxInFlight` is used, a partition holding its share of it (the limit
+   * over the assigned partitions) is paused and what it already fetched waits aside, so the budget goes
+   * to the other partitions. A consume batch comes from few partitions: without shares, in key mode a few
+   * partitions' keys fill `maxInFlight` while records of busy keys wait. Default: on, unless `runChain`
+   * is applied to this source directly with `ordering: 'unordered'` (any record can run, so shares would
+   * only cost re-fetches).
+   */
+  readonly shareInFlight?: boolean;
+  /**
    * How long in-flight records may sit at a limit before partitions are paused, in ms. Default 1000.
    * Pausing makes librdkafka drop its prefetch and re-fetch on resume, so brief peaks are waited out.
    */
@@ -119,6 +128,7 @@ const optionsSchema = z.strictObject({
     .min(1024, { error: 'bytes (an integer >= 1024)' })
     .optional(),
   maxUncommitted: positiveInt('records').optional(),
+  shareInFlight: z.boolean({ error: 'true or false' }).optional(),
   resumeAt: z
     .number({ error: 'a fraction in (0, 1]' })
     .gt(0, { error: 'a fraction in (0, 1]' })
@@ -155,6 +165,8 @@ export interface Settings<R, S> {
   readonly maxInFlightBytes: number;
   readonly maxUncommitted: number;
   readonly resumeAt: number;
+  /** Undefined: decided by how runChain orders (see KafkaSource.chainAttached). */
+  readonly shareInFlight: boolean | undefined;
   readonly pauseAfter: number;
   readonly batchSize: number;
   readonly pollTimeout: number;
@@ -196,6 +208,7 @@ export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings
     maxInFlightBytes,
     maxUncommitted: parsed.maxUncommitted ?? Infinity,
     resumeAt: parsed.resumeAt ?? 0.5,
+    shareInFlight: parsed.shareInFlight,
     pauseAfter: parsed.pauseAfter ?? 1000,
     batchSize: parsed.batchSize ?? 500,
     pollTimeout: parsed.pollTimeout ?? 25,

@@ -1,5 +1,5 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
-import type { ChainInput } from '@rxkafka/core';
+import type { ChainInput, Ordering } from '@rxkafka/core';
 import type { HeadOfLine } from './commits.js';
 import { ConsumerSession } from './consumer-session.js';
 import { resolveSettings, type FromKafkaOptions, type Settings } from './from-kafka-options.js';
@@ -48,6 +48,12 @@ export class SourceStats {
   revoked = 0;
   /** Records fetched but dropped because their partition was being revoked or the source was stopping. */
   dropped = 0;
+  /**
+   * Records fetched and kept aside because their partition was over its share of `maxInFlight` (the
+   * limit divided by the assigned partitions) while more than `resumeAt` of it was used. The
+   * partition is paused meanwhile, so the budget goes to the others and, in key mode, to many keys.
+   */
+  waiting = 0;
 }
 
 /**
@@ -61,6 +67,7 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   readonly #closed: Promise<void>;
   #markClosed!: () => void;
   readonly #settings: Settings<R, S>;
+  #chainOrdering: Ordering | undefined;
 
   constructor(options: FromKafkaOptions<R, S>) {
     const settings = resolveSettings(options);
@@ -80,6 +87,16 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   /** The consumer group. */
   get groupId(): string {
     return this.#settings.groupId;
+  }
+
+  /** Whether partitions get shares of `maxInFlight` (see `shareInFlight`). */
+  get sharesInFlight(): boolean {
+    return this.#settings.shareInFlight ?? this.#chainOrdering !== 'unordered';
+  }
+
+  /** @internal runChain, applied to this source directly, says how it orders records. */
+  chainAttached({ ordering }: { readonly ordering: Ordering }): void {
+    this.#chainOrdering = ordering;
   }
 
   get limits(): SourceLimits {

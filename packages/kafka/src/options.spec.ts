@@ -49,6 +49,20 @@ describe('fromKafka options', () => {
     expect(() => source.pipe(runChain([], { concurrency: 1024, ordering: 'unordered' }))).not.toThrow();
   });
 
+  it('shares maxInFlight among partitions unless runChain, applied directly, runs unordered or the option says', () => {
+    const keyed = fromKafka(base);
+    expect(keyed.sharesInFlight).toBe(true);
+    keyed.pipe(runChain([], { ordering: 'partition' }));
+    expect(keyed.sharesInFlight).toBe(true);
+    const unordered = fromKafka(base);
+    unordered.pipe(runChain([], { ordering: 'unordered' }));
+    expect(unordered.sharesInFlight).toBe(false);
+    const forced = fromKafka({ ...base, shareInFlight: true });
+    forced.pipe(runChain([], { ordering: 'unordered' }));
+    expect(forced.sharesInFlight).toBe(true);
+    expect(fromKafka({ ...base, shareInFlight: false }).sharesInFlight).toBe(false);
+  });
+
   it('explains a wrong type in words, like core does', () => {
     const create = () => fromKafka({ ...base, maxInFlight: '10' } as never);
     expect(create).toThrow('Invalid option `maxInFlight`: expected records (an integer >= 1), received "10"');

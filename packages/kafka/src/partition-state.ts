@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import type { SourceRecord } from '@rxkafka/core';
 import { PartitionOffsets, type Ticket } from './partition-offsets.js';
 import type { WatchedPartition } from './stall-guard.js';
 
@@ -12,6 +13,8 @@ export interface PartitionStatus {
   readonly revoking: boolean;
   /** Records of this partition handed downstream and not yet settled. */
   readonly inFlight: number;
+  /** Records fetched and kept aside while the partition is over its share of `maxInFlight`. */
+  readonly waiting: number;
   /** One past the last offset fetched in this assignment; undefined before the first record. */
   readonly nextOffset: number | undefined;
   /** The offset the next commit would store (one past the highest contiguous done record). */
@@ -34,6 +37,11 @@ export class PartitionState implements WatchedPartition {
   paused = false;
   /** Resolves a pending drain wait when the last in-flight record settles. */
   onDrained: (() => void) | undefined;
+  /**
+   * Records fetched while this partition was over its share of `maxInFlight`, in offset order: kept
+   * aside (untracked, so never committed) and dispatched as the partition's own records settle.
+   */
+  readonly waiting: SourceRecord[] = [];
   /** One past the last offset fetched in this assignment. */
   nextOffset: number | undefined;
   lastProgressAt = performance.now();
@@ -58,6 +66,7 @@ export class PartitionState implements WatchedPartition {
       paused: this.paused,
       revoking: this.revoking,
       inFlight: this.offsets.inFlight,
+      waiting: this.waiting.length,
       nextOffset: this.nextOffset,
       committable: this.offsets.committable,
       idleMs: Math.round(now - this.lastProgressAt),
@@ -102,6 +111,10 @@ export class Assignment {
   /** False once its partition was revoked or assigned again: a stale state must not commit. */
   isCurrent(state: PartitionState): boolean {
     return state.current;
+  }
+
+  get size(): number {
+    return this.#states.size;
   }
 
   values(): IterableIterator<PartitionState> {

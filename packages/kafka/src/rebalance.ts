@@ -39,7 +39,13 @@ export class Rebalance<R, S> {
     const states = partitions
       .map(({ topic, partition }) => session.assignment.get(topic, partition))
       .filter((state): state is PartitionState => state !== undefined);
-    for (const state of states) state.revoking = true;
+    for (const state of states) {
+      state.revoking = true;
+      // Never tracked, so never committed: the next owner reads them again.
+      session.stats.dropped += state.waiting.length;
+      session.stats.waiting -= state.waiting.length;
+      state.waiting.length = 0;
+    }
     // Drain before aborting, as stop() does. Aborting at once left holes: a record aborted while a
     // later offset of its partition had already finished (other keys run concurrently) held the
     // commit back, so the next owner re-read, and re-produced, the finished ones: duplicates.
