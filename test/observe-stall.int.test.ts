@@ -59,7 +59,7 @@ describe('observe: stall diagnosis', () => {
                 if (ctx.record.id === 0) await first;
               }),
             ],
-            { concurrency: 32, ordering: 'unordered' },
+            { concurrency: 20, ordering: 'unordered' },
           ),
           toKafka({ brokers: b, deadLetterTopic: dlqTopic, logger }),
         ),

@@ -388,7 +388,7 @@ const ARMS: readonly KafkaArm[] = [
   {
     name: 'rxkafka: same, maxInFlight 10,000',
     description:
-      'the same pipeline with fromKafka maxInFlight 10,000 instead of the default 1000 (more records awaiting delivery reports)',
+      'the same pipeline with fromKafka maxInFlight 10,000 instead of the default 4096 (more records awaiting delivery reports)',
     baseline: 'raw: consume → produce → commit',
     run: (records, roundNo, ctx) => rxRun(ctx, records, roundNo, 'bytes', 10_000),
   },

@@ -27,13 +27,23 @@ export class Backpressure<R, S> {
     this.#onRoom?.();
   }
 
+  /**
+   * At a limit: nothing more is fetched. Records waiting aside for their partition's share count
+   * with those in flight, so memory stays within `maxInFlight` and `maxInFlightBytes`.
+   */
   isFull(): boolean {
     const { stats, settings } = this.session;
     return (
-      stats.inFlight >= settings.maxInFlight ||
-      stats.inFlightBytes >= settings.maxInFlightBytes ||
+      stats.inFlight + stats.waiting >= settings.maxInFlight ||
+      stats.inFlightBytes + stats.waitingBytes >= settings.maxInFlightBytes ||
       this.uncommittedCount() >= settings.maxUncommitted
     );
+  }
+
+  /** Whether a record already fetched (waiting aside) may go downstream now. */
+  hasRoomInFlight(): boolean {
+    const { stats, settings } = this.session;
+    return stats.inFlight < settings.maxInFlight && stats.inFlightBytes < settings.maxInFlightBytes;
   }
 
   /**
@@ -51,8 +61,8 @@ export class Backpressure<R, S> {
   onlyUncommittedFull(): boolean {
     const { stats, settings } = this.session;
     return (
-      stats.inFlight < settings.maxInFlight &&
-      stats.inFlightBytes < settings.maxInFlightBytes &&
+      stats.inFlight + stats.waiting < settings.maxInFlight &&
+      stats.inFlightBytes + stats.waitingBytes < settings.maxInFlightBytes &&
       this.uncommittedCount() >= settings.maxUncommitted
     );
   }
@@ -91,8 +101,8 @@ export class Backpressure<R, S> {
     } else if (
       stats.paused &&
       session.accepting &&
-      stats.inFlight <= maxInFlight * resumeAt &&
-      stats.inFlightBytes <= maxInFlightBytes * resumeAt &&
+      stats.inFlight + stats.waiting <= maxInFlight * resumeAt &&
+      stats.inFlightBytes + stats.waitingBytes <= maxInFlightBytes * resumeAt &&
       this.uncommittedCount() <= settings.maxUncommitted * resumeAt
     ) {
       // Every partition this source paused, not just a list of those assigned now. A revoking one

@@ -3,6 +3,7 @@ import { type ChainInput, createContext, invalidOutcome, type SourceRecord } fro
 import type { ConsumerSession } from './consumer-session.js';
 import { decodeRecord, type Decoded } from './decode.js';
 import { channel } from './diagnostics.js';
+import type { SourceStats } from './from-kafka.js';
 import type { PartitionState } from './partition-state.js';
 
 // Per-record events: their messages are built only while someone subscribes.
@@ -78,6 +79,7 @@ export class Dispatcher<R, S> {
       // Behind its partition's waiting records, in order; the poll loop pauses the partition.
       part.waiting.push(source);
       session.stats.waiting++;
+      session.stats.waitingBytes += recordBytes(source);
       return;
     }
     this.track(source, part);
@@ -99,14 +101,14 @@ export class Dispatcher<R, S> {
       const { waiting } = part;
       if (waiting.length === 0) continue;
       if (!session.accepting || part.revoking) {
-        stats.dropped += waiting.length;
-        stats.waiting -= waiting.length;
-        waiting.length = 0;
+        dropWaiting(part, stats);
         continue;
       }
-      while (waiting.length > 0 && !backpressure.isFull() && !backpressure.overShare(part)) {
+      while (waiting.length > 0 && backpressure.hasRoomInFlight() && !backpressure.overShare(part)) {
+        const record = waiting.shift() as SourceRecord;
         stats.waiting--;
-        this.track(waiting.shift() as SourceRecord, part);
+        stats.waitingBytes -= recordBytes(record);
+        this.track(record, part);
       }
       const consumer = session.consumer;
       if (waiting.length === 0 && part.paused && !stats.paused && consumer !== undefined) {
@@ -122,7 +124,7 @@ export class Dispatcher<R, S> {
     part.nextOffset = source.offset + 1;
     const { session } = this;
     const { stats, settings } = session;
-    const bytes = (source.value?.length ?? 0) + (source.key?.length ?? 0);
+    const bytes = recordBytes(source);
     const ticket = part.offsets.track(source.offset);
     stats.consumed++;
     stats.inFlight++;
@@ -222,4 +224,14 @@ export class Dispatcher<R, S> {
       if (this.#decoding === emitted) this.#decoding = undefined;
     });
   }
+}
+
+const recordBytes = (source: SourceRecord): number => (source.value?.length ?? 0) + (source.key?.length ?? 0);
+
+/** Drops the records waiting aside for `part`: never tracked, so never committed; they are read again. */
+export function dropWaiting(part: PartitionState, stats: SourceStats): void {
+  stats.dropped += part.waiting.length;
+  stats.waiting -= part.waiting.length;
+  for (const record of part.waiting) stats.waitingBytes -= recordBytes(record);
+  part.waiting.length = 0;
 }

@@ -54,6 +54,8 @@ export class SourceStats {
    * partition is paused meanwhile, so the budget goes to the others and, in key mode, to many keys.
    */
   waiting = 0;
+  /** Bytes (keys + values) of the waiting records; they count against `maxInFlightBytes`. */
+  waitingBytes = 0;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ConsumerSession } from './consumer-session.js';
 import { publish } from './diagnostics.js';
+import { dropWaiting } from './dispatch.js';
 import { type KafkaError, PartitionRevokedError } from './errors.js';
 import { PartitionState } from './partition-state.js';
 import type { TopicPartition } from './rdkafka.js';
@@ -41,10 +42,7 @@ export class Rebalance<R, S> {
       .filter((state): state is PartitionState => state !== undefined);
     for (const state of states) {
       state.revoking = true;
-      // Never tracked, so never committed: the next owner reads them again.
-      session.stats.dropped += state.waiting.length;
-      session.stats.waiting -= state.waiting.length;
-      state.waiting.length = 0;
+      dropWaiting(state, session.stats);
     }
     // Drain before aborting, as stop() does. Aborting at once left holes: a record aborted while a
     // later offset of its partition had already finished (other keys run concurrently) held the
