@@ -51,6 +51,7 @@ export {
 export type { RetryOptions } from './retry.js';
 export {
   runChain,
+  type AttachedChain,
   type ChainInput,
   type InFlightLimitedSource,
   type Ordering,

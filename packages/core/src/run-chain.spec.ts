@@ -1018,8 +1018,8 @@ describe('runChain: user code that breaks ends only its own record', () => {
             return cold('-----|');
           }),
         ];
-        const contexts = ['a', 'b', 'c'].map((id) => testContext<Rec, State>({ id }, { signal: controller.signal }));
-        const source = cold('(abc|)', { a: contexts[0], b: contexts[1], c: contexts[2] });
+        const context = (id: string) => testContext<Rec, State>({ id }, { signal: controller.signal });
+        const source = cold('(abc|)', { a: context('a'), b: context('b'), c: context('c') });
         const outcomes = source.pipe(
           runChain(chain, { retry: { maxAttempts: 2, initialDelay: 10 }, ordering: 'unordered' }),
         );

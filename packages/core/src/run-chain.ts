@@ -124,7 +124,11 @@ export function runChain<R, S>(
   const keyOf = orderingKey(ordering);
   return (source) => {
     checkPoolFitsSource(source, pool.concurrency);
-    (source as Partial<InFlightLimitedSource>).chainAttached?.({ concurrency: pool.concurrency, ordering });
+    (source as Partial<InFlightLimitedSource>).chainAttached?.({
+      concurrency: pool.concurrency,
+      ordering,
+      gauges: pool.gauges,
+    });
     return new Observable<Outcome<R, S>>((subscriber) =>
       mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
     );
@@ -134,8 +138,16 @@ export function runChain<R, S>(
 /** A source that bounds the records it keeps in flight, as `fromKafka` does. */
 export interface InFlightLimitedSource {
   readonly limits: { readonly maxInFlight: number };
-  /** Told, when runChain is applied to the source directly, how the pool orders records. */
-  chainAttached?(chain: { readonly concurrency: number; readonly ordering: Ordering }): void;
+  /** Told, when runChain is applied to the source directly, how its pool orders records and how busy it is. */
+  chainAttached?(chain: AttachedChain): void;
+}
+
+/** What runChain tells a source it is applied to directly. */
+export interface AttachedChain {
+  readonly concurrency: number;
+  readonly ordering: Ordering;
+  /** The pool's live gauges: workers running, records waiting for a worker or for their key. */
+  readonly gauges: PoolGauges;
 }
 
 /**

@@ -48,13 +48,14 @@ export class Backpressure<R, S> {
 
   /**
    * True when `part` holds at least its share of `maxInFlight` (the limit over the assigned partitions)
-   * while more than `resumeAt` of the limit is used. A consume batch comes from few partitions; without
-   * a share, a few partitions (in key mode, a few keys) would take the whole budget while the rest wait.
+   * while shares apply (`KafkaSource.sharesInFlight`). A consume batch comes from few partitions;
+   * without shares, in key mode a few partitions' keys take the whole budget while workers idle.
    */
   overShare(part: PartitionState): boolean {
-    const { stats, settings, assignment, source } = this.session;
-    if (stats.inFlight < settings.maxInFlight * settings.resumeAt || !source.sharesInFlight) return false;
-    return part.offsets.inFlight >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size));
+    const { settings, assignment, source } = this.session;
+    return (
+      part.offsets.inFlight >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size)) && source.sharesInFlight
+    );
   }
 
   /** True when maxUncommitted is the only limit reached. */

@@ -49,12 +49,14 @@ export interface KafkaSourceOptions<R> {
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
   readonly resumeAt?: number;
   /**
-   * While more than `resumeAt` of `maxInFlight` is used, a partition holding its share of it (the limit
-   * over the assigned partitions) is paused and what it already fetched waits aside, so the budget goes
-   * to the other partitions. A consume batch comes from few partitions: without shares, in key mode a few
-   * partitions' keys fill `maxInFlight` while records of busy keys wait. Default: on, unless `runChain`
-   * is applied to this source directly with `ordering: 'unordered'` (any record can run, so shares would
-   * only cost re-fetches).
+   * Shares of `maxInFlight`: a partition holding its share (the limit over the assigned partitions) is
+   * paused, and what it already fetched waits aside (counted against the limits), so the budget goes to
+   * the other partitions. A consume batch comes from few partitions: without shares, in key mode a few
+   * partitions' keys fill `maxInFlight` while workers idle. Default: shares apply while `runChain`,
+   * applied to this source directly in key or partition order, has idle workers and at least `resumeAt`
+   * of `maxInFlight` queued behind busy keys (never in unordered mode, where any record can run). `true`
+   * also applies them without such a runChain, whenever `resumeAt` of the limit is in flight; `false`
+   * never.
    */
   readonly shareInFlight?: boolean;
   /**

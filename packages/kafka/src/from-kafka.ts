@@ -1,5 +1,5 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
-import type { ChainInput, Ordering } from '@rxkafka/core';
+import type { AttachedChain, ChainInput } from '@rxkafka/core';
 import type { HeadOfLine } from './commits.js';
 import { ConsumerSession } from './consumer-session.js';
 import { resolveSettings, type FromKafkaOptions, type Settings } from './from-kafka-options.js';
@@ -69,7 +69,7 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   readonly #closed: Promise<void>;
   #markClosed!: () => void;
   readonly #settings: Settings<R, S>;
-  #chainOrdering: Ordering | undefined;
+  #chain: AttachedChain | undefined;
 
   constructor(options: FromKafkaOptions<R, S>) {
     const settings = resolveSettings(options);
@@ -91,14 +91,25 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
     return this.#settings.groupId;
   }
 
-  /** Whether partitions get shares of `maxInFlight` (see `shareInFlight`). */
+  /**
+   * Whether partitions get shares of `maxInFlight` now (see `shareInFlight`): with runChain applied
+   * directly in key or partition order, while its workers idle and at least `resumeAt` of the limit
+   * waits in its pool behind busy keys; with `shareInFlight: true`, while `resumeAt` of it is in flight.
+   */
   get sharesInFlight(): boolean {
-    return this.#settings.shareInFlight ?? this.#chainOrdering !== 'unordered';
+    const { shareInFlight, maxInFlight, resumeAt } = this.#settings;
+    if (shareInFlight === false) return false;
+    const chain = this.#chain;
+    if (chain !== undefined && (shareInFlight === undefined || chain.ordering !== 'unordered')) {
+      const { gauges, concurrency, ordering } = chain;
+      return ordering !== 'unordered' && gauges.active < concurrency && gauges.queued >= maxInFlight * resumeAt;
+    }
+    return shareInFlight === true && this.stats.inFlight >= maxInFlight * resumeAt;
   }
 
-  /** @internal runChain, applied to this source directly, says how it orders records. */
-  chainAttached({ ordering }: { readonly ordering: Ordering }): void {
-    this.#chainOrdering = ordering;
+  /** @internal runChain, applied to this source directly, says how it orders and how busy it is. */
+  chainAttached(chain: AttachedChain): void {
+    this.#chain = chain;
   }
 
   get limits(): SourceLimits {

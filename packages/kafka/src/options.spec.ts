@@ -1,4 +1,4 @@
-import { ConfigError, runChain } from '@rxkafka/core';
+import { ConfigError, PoolGauges, runChain } from '@rxkafka/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fromKafka } from './from-kafka.js';
@@ -49,18 +49,34 @@ describe('fromKafka options', () => {
     expect(() => source.pipe(runChain([], { concurrency: 1024, ordering: 'unordered' }))).not.toThrow();
   });
 
-  it('shares maxInFlight among partitions unless runChain, applied directly, runs unordered or the option says', () => {
-    const keyed = fromKafka(base);
+  it('shares maxInFlight only while a key-ordered runChain has idle workers and half the limit queued behind keys', () => {
+    const keyed = fromKafka({ ...base, maxInFlight: 100 });
+    const gauges = new PoolGauges();
+    keyed.pipe(runChain([], { ordering: 'key', concurrency: 16, gauges }));
+    expect(keyed.sharesInFlight).toBe(false);
+    Object.assign(gauges, { active: 4, queued: 50 });
     expect(keyed.sharesInFlight).toBe(true);
-    keyed.pipe(runChain([], { ordering: 'partition' }));
-    expect(keyed.sharesInFlight).toBe(true);
-    const unordered = fromKafka(base);
-    unordered.pipe(runChain([], { ordering: 'unordered' }));
+    // Every worker busy: the pool is the limit, not the keys.
+    Object.assign(gauges, { active: 16, queued: 80 });
+    expect(keyed.sharesInFlight).toBe(false);
+
+    const unordered = fromKafka({ ...base, maxInFlight: 100 });
+    const unorderedGauges = new PoolGauges();
+    unordered.pipe(runChain([], { ordering: 'unordered', gauges: unorderedGauges }));
+    Object.assign(unorderedGauges, { active: 4, queued: 90 });
     expect(unordered.sharesInFlight).toBe(false);
-    const forced = fromKafka({ ...base, shareInFlight: true });
-    forced.pipe(runChain([], { ordering: 'unordered' }));
+
+    // No runChain attached: off, unless the option turns shares on (then by records in flight).
+    expect(fromKafka(base).sharesInFlight).toBe(false);
+    const forced = fromKafka({ ...base, maxInFlight: 100, shareInFlight: true });
+    expect(forced.sharesInFlight).toBe(false);
+    forced.stats.inFlight = 50;
     expect(forced.sharesInFlight).toBe(true);
-    expect(fromKafka({ ...base, shareInFlight: false }).sharesInFlight).toBe(false);
+    const off = fromKafka({ ...base, maxInFlight: 100, shareInFlight: false });
+    const offGauges = new PoolGauges();
+    off.pipe(runChain([], { ordering: 'key', concurrency: 16, gauges: offGauges }));
+    Object.assign(offGauges, { active: 4, queued: 90 });
+    expect(off.sharesInFlight).toBe(false);
   });
 
   it('explains a wrong type in words, like core does', () => {

@@ -7,6 +7,7 @@ const base: PartitionFacts = {
   paused: false,
   revoking: false,
   inFlight: 0,
+  waiting: 0,
   idleMs: 0,
   lag: 0,
   lagGrowing: false,
@@ -27,6 +28,11 @@ describe('diagnose', () => {
 
   it('records in flight: fetching', () => {
     expect(diagnose({ ...base, inFlight: 3, lag: 40 }, thresholds)).toMatchObject({ condition: 'fetching' });
+    expect(diagnose({ ...base, paused: true, inFlight: 341, waiting: 120, lag: 500 }, thresholds)).toMatchObject({
+      condition: 'paused',
+      reason: "paused at its share of maxInFlight (341 in flight, 120 waiting aside) while other partitions' keys run",
+      problem: false,
+    });
   });
 
   it('paused by backpressure names the limit that holds', () => {

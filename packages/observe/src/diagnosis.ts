@@ -22,6 +22,8 @@ export interface PartitionFacts {
   readonly paused: boolean;
   readonly revoking: boolean;
   readonly inFlight: number;
+  /** Records fetched and kept aside while the partition holds its share of `maxInFlight`. */
+  readonly waiting: number;
   /** ms since the partition last fetched (or was resumed or assigned). */
   readonly idleMs: number;
   /** Records waiting on the broker (librdkafka: high watermark minus committed), if known. */
@@ -81,9 +83,11 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
     return {
       condition: 'paused',
       reason:
-        limit === undefined
-          ? 'paused by the source (stopping or draining)'
-          : `paused by backpressure: ${limit.name} holds (${String(limit.value)} of ${String(limit.max)})`,
+        limit !== undefined
+          ? `paused by backpressure: ${limit.name} holds (${String(limit.value)} of ${String(limit.max)})`
+          : facts.waiting > 0
+            ? `paused at its share of maxInFlight (${String(facts.inFlight)} in flight, ${String(facts.waiting)} waiting aside) while other partitions' keys run`
+            : 'paused by the source (stopping or draining)',
       problem: false,
     };
   }

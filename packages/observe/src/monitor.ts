@@ -325,6 +325,7 @@ export class Monitor implements Disposable {
             paused: part.paused,
             revoking: part.revoking,
             inFlight: part.inFlight,
+            waiting: part.waiting,
             idleMs: part.idleMs,
             lag,
             lagGrowing: lag !== undefined && previous?.lag !== undefined && lag > previous.lag,

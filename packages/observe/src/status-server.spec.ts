@@ -80,6 +80,7 @@ const partition0: PartitionStatus = {
   paused: false,
   revoking: false,
   inFlight: 0,
+  waiting: 0,
   nextOffset: 10,
   committable: 10,
   idleMs: 0,
