@@ -49,9 +49,9 @@ export class SourceStats {
   /** Records fetched but dropped because their partition was being revoked or the source was stopping. */
   dropped = 0;
   /**
-   * Records fetched and kept aside because their partition was over its share of `maxInFlight` (the
-   * limit divided by the assigned partitions) while more than `resumeAt` of it was used. The
-   * partition is paused meanwhile, so the budget goes to the others and, in key mode, to many keys.
+   * Records fetched and kept aside because their partition held its share of `maxInFlight` (the limit
+   * over the assigned partitions) while shares applied (see `shareInFlight`). The partition is paused
+   * meanwhile, so the budget goes to the others and, in key mode, to many keys.
    */
   waiting = 0;
   /** Bytes (keys + values) of the waiting records; they count against `maxInFlightBytes`. */
