@@ -1,7 +1,18 @@
-import { asyncScheduler, throwError, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import {
+  asyncScheduler,
+  defer,
+  finalize,
+  mergeMap,
+  of,
+  tap,
+  throwError,
+  Observable,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, QueueOverflowError } from './errors.js';
 import type { ChainHandler, Handler } from './handler.js';
 import { mergeByKeyInternals, Ready } from './merge-by-key-internals.js';
 import { PoolGauges } from './merge-map-by-key.js';
@@ -117,18 +128,29 @@ export function runChain<R, S>(
     maxQueued: parsed.maxQueued ?? 10_000,
     gauges: parsed.gauges ?? new PoolGauges(),
   };
-  // Every ordering runs on mergeMapByKey's internals (unordered: no key, so no lane), called directly so
-  // that synchronous records skip a subscription, and running inners are kept in a Set: RxJS's mergeMap
-  // removes each finished inner from an array, O(concurrency) per record (docs/decisions.md).
   const ordering = parsed.ordering ?? 'key';
-  const keyOf = orderingKey(ordering);
-  return (source) => {
+  const attach = (source: Observable<ChainInput<R, S>>): void => {
     checkPoolFitsSource(source, pool.concurrency);
     (source as Partial<InFlightLimitedSource>).chainAttached?.({
       concurrency: pool.concurrency,
       ordering,
       gauges: pool.gauges,
     });
+  };
+  if (ordering === 'unordered') {
+    const unordered = mergeMapCounted((input: ChainInput<R, S>) => {
+      const projected = project(input);
+      return projected instanceof Ready ? of(projected.value) : projected;
+    }, pool);
+    return (source) => {
+      attach(source);
+      return unordered(source);
+    };
+  }
+  // mergeMapByKey, with its internals called directly so that synchronous records skip a subscription.
+  const keyOf = orderingKey(ordering);
+  return (source) => {
+    attach(source);
     return new Observable<Outcome<R, S>>((subscriber) =>
       mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
     );
@@ -163,6 +185,44 @@ function checkPoolFitsSource(source: Observable<unknown>, concurrency: number): 
       `in flight; raise the source's maxInFlight to at least ${String(concurrency)}`,
     concurrency,
   );
+}
+
+/**
+ * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded).
+ * Only for projections that emit exactly one value, last, as runChain's records do.
+ */
+function mergeMapCounted<T, O>(
+  project: (value: T) => Observable<O>,
+  { concurrency, maxQueued, gauges }: { concurrency: number; maxQueued: number; gauges: PoolGauges },
+): OperatorFunction<T, O> {
+  return (source) =>
+    defer(() => {
+      // Values received and not yet started.
+      let queued = 0;
+      // Inner subscriptions running.
+      let active = 0;
+      return source.pipe(
+        tap(() => {
+          gauges.queued = ++queued;
+          if (queued > gauges.peakQueued) gauges.peakQueued = queued;
+          if (queued > maxQueued) throw new QueueOverflowError(maxQueued);
+        }),
+        mergeMap((value) => {
+          gauges.queued = --queued;
+          gauges.active = ++active;
+          if (active > gauges.peakActive) gauges.peakActive = active;
+          return project(value);
+        }, concurrency),
+        // Each record emits exactly one outcome, as its last value: its worker is then free.
+        tap(() => {
+          gauges.active = --active;
+        }),
+        finalize(() => {
+          gauges.active = 0;
+          gauges.queued = 0;
+        }),
+      );
+    });
 }
 
 function isInvalidOutcome(input: unknown): input is InvalidOutcome {
