@@ -42,22 +42,33 @@ function runBehindSlowHead(
   return run;
 }
 
-test('a slow record holding the commit back shows in stats and is logged after the threshold', async () => {
-  const N = 200;
-  const topic = unique('hol');
+/** A one-partition topic of `n` records: offset 0 (key "hot") is the slow one, the rest have keys of their own. */
+async function hotHeadTopic(prefix: string, n: number): Promise<string> {
+  const topic = unique(prefix);
   await newTopics([{ topic, partitions: 1 }]);
-  const b = brokers();
-  // Offset 0 is the slow one (key "hot"); the rest have keys of their own and finish at once.
   await produceRecords(
-    b,
-    Array.from({ length: N }, (_, id) => ({
+    brokers(),
+    Array.from({ length: n }, (_, id) => ({
       topic,
       key: id === 0 ? 'hot' : `k${String(id)}`,
       value: JSON.stringify({ id }),
     })),
   );
+  return topic;
+}
+
+/** What the slow record waits for, and how to let it go. */
+function gate(): { readonly slow: Promise<void>; readonly release: () => void } {
   let release: () => void = () => undefined;
   const slow = new Promise<void>((resolve) => (release = resolve));
+  return { slow, release };
+}
+
+test('a slow record holding the commit back shows in stats and is logged after the threshold', async () => {
+  const N = 200;
+  const topic = await hotHeadTopic('hol', N);
+  const b = brokers();
+  const { slow, release } = gate();
   const logger = capturingLogger();
   const source = fromKafka<Item>({
     brokers: b,
@@ -110,19 +121,9 @@ test('a slow record holding the commit back shows in stats and is logged after t
 test('maxUncommitted bounds what a crash would replay: nothing more is fetched behind a stuck head', async () => {
   const N = 400;
   const LIMIT = 50;
-  const topic = unique('hol-cap');
-  await newTopics([{ topic, partitions: 1 }]);
+  const topic = await hotHeadTopic('hol-cap', N);
   const b = brokers();
-  await produceRecords(
-    b,
-    Array.from({ length: N }, (_, id) => ({
-      topic,
-      key: id === 0 ? 'hot' : `k${String(id)}`,
-      value: JSON.stringify({ id }),
-    })),
-  );
-  let release: () => void = () => undefined;
-  const slow = new Promise<void>((resolve) => (release = resolve));
+  const { slow, release } = gate();
   const source = fromKafka<Item>({
     brokers: b,
     groupId: unique('hol-cap'),

@@ -26,6 +26,7 @@ import { handler, runChain, type ChainInput, type Outcome } from '@rxkafka/core'
 import { fromKafka, toKafka, type KafkaSource, type Logger } from '@rxkafka/kafka';
 import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
+import { connectClient, sleep } from './matrix/common.js';
 import {
   ensureCompiledTarget,
   envInt,
@@ -112,21 +113,8 @@ function withDeadline<T>(promise: Promise<T>, what: string, ms = RUN_DEADLINE_MS
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 // ---------------------------------------------------------------------------------------------
 // Raw node-rdkafka: the minimal honest at-least-once loop.
-
-function connectClient(client: {
-  connect: (options: { timeout: number }, cb: (error: LibrdKafkaError | null) => void) => unknown;
-}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.connect({ timeout: 30_000 }, (error) => {
-      if (error) reject(new Error(`connect: ${error.message}`));
-      else resolve();
-    });
-  });
-}
 
 function disconnectClient(client: { disconnect: (cb: () => void) => unknown }): Promise<void> {
   return new Promise((resolve) => {

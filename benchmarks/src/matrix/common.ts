@@ -14,6 +14,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import type { LibrdKafkaError } from 'node-rdkafka';
 
 export type Scenario = 'consume' | 'passthrough' | 'io' | 'stall' | 'latency';
 
@@ -98,8 +99,19 @@ export class Meter {
   records = 0;
   bytes = 0;
 
+  private stallTimer: NodeJS.Timeout | undefined;
+
   /** Records done so far, for a window cut at `maxMs`. */
   progress: () => number = () => this.records;
+
+  /** Stall scenario: once, `ms` after the first call, reports what the stalled handler holds, then exits. */
+  reportStallAfter(ms: number, held: () => number, detail: () => string = () => ''): void {
+    this.stallTimer ??= setTimeout(() => {
+      this.records = held();
+      this.report(`${String(this.records)} records handed to the stalled handler${detail()}`);
+      process.exit(0);
+    }, ms);
+  }
 
   constructor(private readonly maxMs?: number) {}
 
@@ -190,4 +202,16 @@ export class KeyQueues {
     });
     return next;
   }
+}
+
+/** Connects a node-rdkafka client (or its @confluentinc/kafka-javascript twin) within 30 s. */
+export function connectClient(client: {
+  connect: (options: { timeout: number }, cb: (error: LibrdKafkaError | null) => void) => unknown;
+}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: 30_000 }, (error) => {
+      if (error) reject(new Error(`connect: ${error.message}`));
+      else resolve();
+    });
+  });
 }

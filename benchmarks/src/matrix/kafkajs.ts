@@ -46,13 +46,7 @@ await consumer.run({
     const { messages } = batch;
     for (const m of messages) meter.bytes += m.value?.length ?? 0;
     if (config.scenario === 'stall') {
-      if (held === 0) {
-        setTimeout(() => {
-          meter.records = held;
-          meter.report(`${String(held)} records handed to the stalled handler`);
-          process.exit(0);
-        }, config.stallMs ?? 10_000);
-      }
+      meter.reportStallAfter(config.stallMs ?? 10_000, () => held);
       held += messages.length;
       await new Promise<void>(() => undefined);
     } else if (config.scenario === 'io') {

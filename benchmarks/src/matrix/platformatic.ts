@@ -65,13 +65,7 @@ if (config.scenario === 'stall') {
   let held = 0;
   stream.on('data', (m: Message) => {
     meter.first();
-    if (held === 0) {
-      setTimeout(() => {
-        meter.records = held;
-        meter.report(`${String(held)} records handed to the stalled handler`);
-        process.exit(0);
-      }, config.stallMs ?? 10_000);
-    }
+    meter.reportStallAfter(config.stallMs ?? 10_000, () => held);
     held++;
     meter.bytes += m.value.length;
     // The stalled handler holds its record: no commit, nothing released.

@@ -11,7 +11,7 @@
  */
 import type NodeRdkafka from 'node-rdkafka';
 import type { LibrdKafkaError, Message, TopicPartitionOffset } from 'node-rdkafka';
-import { KeyQueues, Meter, readConfig, sleep, Slots } from './common.js';
+import { connectClient, KeyQueues, Meter, readConfig, sleep, Slots } from './common.js';
 
 const config = readConfig();
 // @confluentinc/kafka-javascript keeps node-rdkafka's API (it is its fork): the same loop runs on either.
@@ -24,17 +24,6 @@ const { KafkaConsumer, Producer, CODES } = Kafka;
 const meter = new Meter(config.maxMs);
 const variant = config.variant ?? 'fair';
 const target = config.records > 0 ? config.records : Infinity;
-
-function connect(client: {
-  connect: (options: { timeout: number }, cb: (error: LibrdKafkaError | null) => void) => unknown;
-}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.connect({ timeout: 30_000 }, (error) => {
-      if (error) reject(new Error(`connect: ${error.message}`));
-      else resolve();
-    });
-  });
-}
 
 const consumer = new KafkaConsumer(
   {
@@ -62,20 +51,16 @@ const producer = produces
       'linger.ms': 5,
     })
   : undefined;
-await Promise.all([connect(consumer), ...(producer ? [connect(producer)] : [])]);
+await Promise.all([connectClient(consumer), ...(producer ? [connectClient(producer)] : [])]);
 producer?.setPollInterval(5);
 consumer.setDefaultConsumeTimeout(25);
 consumer.subscribe([config.topic]);
 
 if (config.scenario === 'stall') {
   const held: Message[] = [];
-  const report = (): void => {
-    meter.report(`${String(held.length)} records handed to the stalled handler`);
-    process.exit(0);
-  };
   const onRecord = (message: Message): void => {
     meter.first();
-    if (held.length === 0) setTimeout(report, config.stallMs ?? 10_000);
+    meter.reportStallAfter(config.stallMs ?? 10_000, () => held.length);
     held.push(message);
     meter.records++;
     meter.bytes += message.value?.length ?? 0;

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Kafka from 'node-rdkafka';
-import type { LibrdKafkaError, Message } from 'node-rdkafka';
+import type { Message } from 'node-rdkafka';
 import { createTopics, produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import {
@@ -30,7 +30,7 @@ import {
   writeMarkdown,
   writeResult,
 } from '../harness.js';
-import { RESULT_PREFIX, type RunConfig, type RunResult, type Scenario } from './common.js';
+import { connectClient, RESULT_PREFIX, type RunConfig, type RunResult, type Scenario } from './common.js';
 import {
   matrixMarkdown,
   summarise,
@@ -412,17 +412,6 @@ function configFor(c: Case, contender: string, round: number, brokers: string, o
 
 const { KafkaConsumer, Producer } = Kafka;
 
-function connect(client: {
-  connect: (options: { timeout: number }, cb: (error: LibrdKafkaError | null) => void) => unknown;
-}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.connect({ timeout: 30_000 }, (error) => {
-      if (error) reject(new Error(`connect: ${error.message}`));
-      else resolve();
-    });
-  });
-}
-
 const nowMicros = (): number => (performance.timeOrigin + performance.now()) * 1000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -467,7 +456,7 @@ async function latencyRun(
     },
     { 'auto.offset.reset': 'earliest' },
   );
-  await Promise.all([connect(producer), connect(observer)]);
+  await Promise.all([connectClient(producer), connectClient(observer)]);
   producer.setPollInterval(10);
   const latencies: number[] = [];
   // An object, not a `let`: the callback sets it, which the loops below must see.

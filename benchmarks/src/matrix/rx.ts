@@ -71,7 +71,12 @@ const stage: ChainHandler<Bytes, State> =
       : config.scenario === 'stall'
         ? handler<Bytes, State>('stalled', (ctx) => {
             meter.first();
-            if (handled++ === 0) setTimeout(reportStall, config.stallMs ?? 10_000);
+            handled++;
+            meter.reportStallAfter(
+              config.stallMs ?? 10_000,
+              () => handled,
+              () => `; peakInFlight ${String(source.stats.peakInFlight)}`,
+            );
             meter.bytes += ctx.source.value?.length ?? 0;
             return new Promise<void>(() => undefined);
           })
@@ -79,14 +84,6 @@ const stage: ChainHandler<Bytes, State> =
             meter.first();
             meter.bytes += ctx.source.value?.length ?? 0;
           });
-
-function reportStall(): void {
-  meter.records = handled;
-  meter.report(
-    `${String(handled)} records handed to the stalled handler; peakInFlight ${String(source.stats.peakInFlight)}`,
-  );
-  process.exit(0);
-}
 
 const chainOptions = {
   ...(concurrency === undefined ? {} : { concurrency }),

@@ -100,9 +100,10 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
     const { shareInFlight, maxInFlight, resumeAt } = this.#settings;
     if (shareInFlight === false) return false;
     const chain = this.#chain;
-    if (chain !== undefined && (shareInFlight === undefined || chain.ordering !== 'unordered')) {
-      const { gauges, concurrency, ordering } = chain;
-      return ordering !== 'unordered' && gauges.active < concurrency && gauges.queued >= maxInFlight * resumeAt;
+    if (chain !== undefined && chain.ordering !== 'unordered') {
+      // The pool says when keys block: workers idle while half the limit waits behind busy keys.
+      const { gauges, concurrency } = chain;
+      return gauges.active < concurrency && gauges.queued >= maxInFlight * resumeAt;
     }
     return shareInFlight === true && this.stats.inFlight >= maxInFlight * resumeAt;
   }

@@ -3,6 +3,8 @@
  * reports, librdkafka's statistics and the records in flight. Pure, so every case is unit-tested.
  */
 
+import type { PartitionStatus } from '@rxkafka/kafka';
+
 /** From the most to the least urgent. */
 export type PartitionCondition =
   | 'stalled'
@@ -15,17 +17,11 @@ export type PartitionCondition =
   | 'idle'
   | 'fetching';
 
-export interface PartitionFacts {
-  readonly topic: string;
-  readonly partition: number;
-  /** Held paused by the source. */
-  readonly paused: boolean;
-  readonly revoking: boolean;
-  readonly inFlight: number;
-  /** Records fetched and kept aside while the partition holds its share of `maxInFlight`. */
-  readonly waiting: number;
-  /** ms since the partition last fetched (or was resumed or assigned). */
-  readonly idleMs: number;
+/** What the source reports of the partition, with what librdkafka and the records in flight add. */
+export interface PartitionFacts extends Pick<
+  PartitionStatus,
+  'topic' | 'partition' | 'paused' | 'revoking' | 'inFlight' | 'waiting' | 'idleMs' | 'head'
+> {
   /** Records waiting on the broker (librdkafka: high watermark minus committed), if known. */
   readonly lag: number | undefined;
   /** Whether lag rose since the previous look. */
@@ -36,8 +32,6 @@ export interface PartitionFacts {
   /** The oldest record of this partition still in flight. */
   readonly oldest:
     { readonly offset: number; readonly handler: string | undefined; readonly sinceMs: number } | undefined;
-  /** The record holding the commit point back, with the completed records behind it. */
-  readonly head: { readonly offset: number; readonly released: boolean; readonly heldBack: number } | undefined;
   /** Commits have failed since the last one that succeeded. */
   readonly commitFailures: number;
   /** Completed records not committed yet, and how long ago the source's last commit succeeded (ms). */
