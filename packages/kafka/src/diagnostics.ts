@@ -78,6 +78,8 @@ export interface ProduceTrace {
   readonly key: Buffer | string | null;
   /** True for a dead-letter record. */
   readonly deadLetter: boolean;
+  /** The sink's dead-letter topic (false without one), so a monitor can show it before the first failure. */
+  readonly deadLetterTopic: string | false;
   /** The consumed record this one comes from. */
   readonly source: SourceRecord;
   /** Headers a subscriber adds at `start`; they are sent with the record. */

@@ -394,7 +394,7 @@ class ProducerSession<R, S> {
   }
 
   private enqueue(untraced: Pending<R, S>): void {
-    const record = produceChannel.hasSubscribers ? traced(untraced) : untraced;
+    const record = produceChannel.hasSubscribers ? traced(untraced, this.settings.deadLetterTopic) : untraced;
     this.#awaitingReports++;
     if (!this.#ready || this.#backlog.length > 0 || !this.tryProduce(record)) {
       this.#backlog.push(record);
@@ -514,12 +514,13 @@ class ProducerSession<R, S> {
 }
 
 /** Publishes the start of a produce; headers that subscribers add (say, `traceparent`) go with the record. */
-function traced<R, S>(record: Pending<R, S>): Pending<R, S> {
+function traced<R, S>(record: Pending<R, S>, deadLetterTopic: string | false): Pending<R, S> {
   const { outcome } = record;
   const trace: ProduceTrace = {
     topic: record.topic,
     key: record.key,
     deadLetter: isDeadLetter(outcome),
+    deadLetterTopic,
     source: outcome.source,
     headers: {},
   };

@@ -574,6 +574,7 @@ export class Monitor implements Disposable {
 
   private onProduceStart(m: ProduceTrace): void {
     const service = this.serviceOf(m.source);
+    if (m.deadLetterTopic !== false) service.deadLetterTopics.add(m.deadLetterTopic);
     if (!m.deadLetter) {
       service.outputTopics.add(m.topic);
       return;

@@ -54,6 +54,7 @@ function play(offset: number, fail: boolean): void {
     topic: fail ? 'orders.dlq' : 'orders.enriched',
     key: null,
     deadLetter: fail,
+    deadLetterTopic: 'orders.dlq',
     source,
     headers: {},
   };
@@ -165,6 +166,17 @@ describe('serveStatus', () => {
     expect((await get('/health/ready')).status).toBe(200);
     expect((await get('/nope')).status).toBe(404);
     expect((await fetch(new URL('/', server.url), { method: 'POST' })).status).toBe(405);
+  });
+
+  it("names the sink's dead-letter topic from its first output, before any record fails", () => {
+    monitor = observe().watch(fakeSource([partition0]), { name: 'enricher' });
+    play(0, false);
+    expect(monitor.status().services[0]).toMatchObject({
+      outputTopics: ['orders.enriched'],
+      deadLetterTopics: ['orders.dlq'],
+      outcomes: { ok: 1 },
+    });
+    expect(monitor.status().deadLetters).toEqual([]);
   });
 
   it('a record acknowledged without ever starting in runChain is invalid (also without a dead-letter topic)', () => {
