@@ -27,7 +27,14 @@ function serve(groupId: string, source: SourceRecord, handler: string, output: s
   handlerChannel.asyncEnd.publish(h);
   record.outcome = { kind: 'ok', source, attempt: 1 } as NonNullable<RecordTrace['outcome']>;
   recordChannel.asyncEnd.publish(record);
-  const produce: ProduceTrace = { topic: output, key: null, deadLetter: false, deadLetterTopic: false, source, headers: {} };
+  const produce: ProduceTrace = {
+    topic: output,
+    key: null,
+    deadLetter: false,
+    deadLetterTopic: false,
+    source,
+    headers: {},
+  };
   produceChannel.start.publish(produce);
   produceChannel.asyncEnd.publish(produce);
   diagnosticsChannel.channel(CHANNELS.settled).publish({ groupId, source, bytes: 1, done: true });
