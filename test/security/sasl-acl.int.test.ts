@@ -127,8 +127,7 @@ test('wrong credentials end in an AuthenticationError and a clean stop, within t
     groupId: unique('sec-group'),
     topics: [unique('sec-in')],
     schema: Item,
-    // Room for more than one connection attempt: the first may fail before authenticating.
-    connectTimeout: 20_000,
+    connectTimeout: 8_000,
     rdkafka: broker.credentials(ALICE.user, WRONG_PASSWORD),
   });
   const error = await failureOf(
@@ -137,12 +136,13 @@ test('wrong credentials end in an AuthenticationError and a clean stop, within t
       logger,
     }),
   );
-  // The whole message on failure: in one CI run the connect ended as a plain KafkaError ("connecting the
-  // consumer: brok…") with no refusal seen in 10 s; librdkafka backs off between failed connection attempts.
+  // librdkafka's error events wait in its queue until the connect ends, and twice in CI they missed it
+  // (a plain "broker transport failure"); its log line of the refusal comes at once and says why.
   expect(error, String(error)).toBeInstanceOf(AuthenticationError);
+  expect((error as AuthenticationError).message).toContain('invalid credentials');
   expect((error as AuthenticationError).code).toBe('ERR__AUTHENTICATION');
   expect((error as AuthenticationError).retriable).toBe(false);
-  expect(performance.now() - started).toBeLessThan(30_000);
+  expect(performance.now() - started).toBeLessThan(15_000);
   expect(source.state).toBe('closed');
   expectNoSecrets(logger, error);
 });

@@ -193,12 +193,37 @@ function toRecordHeaders(header: MessageHeader): { key: string; value: Buffer }[
  */
 const CONNECT_ERROR_GRACE_MS = 250;
 
-function connectClient(
-  client: { connect(options: { timeout: number }, callback: (error: NativeError) => void): unknown },
-  timeoutMs: number,
-  context: string,
-  refusal: () => AuthenticationError | undefined,
-): Promise<void> {
+interface NativeClient {
+  connect(options: { timeout: number }, callback: (error: NativeError) => void): unknown;
+  on(event: 'event.log', listener: (log: { severity: number; fac: string; message: string }) => void): unknown;
+}
+
+/**
+ * Remembers the broker's refusal of the credentials: the real reason a connect fails. librdkafka queues
+ * its error events until the client is polled, and nothing polls while connecting, so they may arrive
+ * only after the connect has given up (CI saw them miss the grace above). Its log line of the refusal
+ * arrives at once: that is the first sign, and the error event confirms it.
+ */
+class Refusal {
+  error: KafkaError | undefined;
+
+  constructor(client: NativeClient, context: string) {
+    client.on('event.log', (log) => {
+      if (this.error !== undefined || log.severity > 3 || !log.message.includes('SASL authentication error')) return;
+      const native = { code: CODES.ERRORS.ERR__AUTHENTICATION, message: log.message };
+      this.error = toKafkaError(native, context, AuthenticationError);
+    });
+  }
+
+  /** Keeps the first refusal; an AuthenticationError event ("authentication failure") becomes that one, which says why. */
+  note(error: KafkaError): KafkaError {
+    if (!(error instanceof AuthenticationError)) return error;
+    this.error ??= error;
+    return this.error;
+  }
+}
+
+function connectClient(client: NativeClient, timeoutMs: number, context: string, refusal: Refusal): Promise<void> {
   return new Promise((resolve, reject) => {
     client.connect({ timeout: timeoutMs }, (error: NativeError) => {
       if (!error) {
@@ -207,7 +232,7 @@ function connectClient(
       }
       const converted = toKafkaError(error, context);
       setTimeout(() => {
-        reject(refusal() ?? converted);
+        reject(refusal.error ?? converted);
       }, CONNECT_ERROR_GRACE_MS);
     });
   });
@@ -239,8 +264,7 @@ export interface ConsumerEvents {
 /** A consumer group member in non-flowing mode. */
 export class ConsumerPort {
   readonly #client: InstanceType<typeof KafkaConsumer>;
-  // The broker refused the credentials: the real reason a connect fails.
-  #refusal: AuthenticationError | undefined;
+  readonly #refusal: Refusal;
 
   constructor(config: LibrdkafkaConfig, events: ConsumerEvents) {
     const [globalConfig, topicConfig] = splitConfig(withMockDefaults(config));
@@ -265,10 +289,9 @@ export class ConsumerPort {
     } catch (error) {
       throw toKafkaError(error, 'creating the consumer');
     }
+    this.#refusal = new Refusal(this.#client, 'consumer');
     this.#client.on('event.error', (error) => {
-      const converted = toKafkaError(error, 'consumer');
-      if (converted instanceof AuthenticationError) this.#refusal = converted;
-      events.error(converted);
+      events.error(this.#refusal.note(toKafkaError(error, 'consumer')));
     });
     this.#client.on('event.stats', (event: { message: string }) => {
       events.stats?.(event.message);
@@ -276,7 +299,7 @@ export class ConsumerPort {
   }
 
   connect(timeoutMs: number): Promise<void> {
-    return connectClient(this.#client, timeoutMs, 'connecting the consumer', () => this.#refusal);
+    return connectClient(this.#client, timeoutMs, 'connecting the consumer', this.#refusal);
   }
 
   subscribe(topics: readonly (string | RegExp)[], consumeTimeoutMs: number): void {
@@ -404,8 +427,7 @@ export interface ProducerEvents {
 /** A producer with delivery reports; the report's opaque identifies the record. */
 export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
-  // The broker refused the credentials: the real reason a connect fails.
-  #refusal: AuthenticationError | undefined;
+  readonly #refusal: Refusal;
 
   constructor(config: LibrdkafkaConfig, events: ProducerEvents) {
     try {
@@ -417,10 +439,9 @@ export class ProducerPort {
     this.#client.on('delivery-report', (error: NativeError, report: DeliveryReport) => {
       events.delivered(error ? toKafkaError(error, 'delivery') : undefined, report.opaque);
     });
+    this.#refusal = new Refusal(this.#client, 'producer');
     this.#client.on('event.error', (error) => {
-      const converted = toKafkaError(error, 'producer');
-      if (converted instanceof AuthenticationError) this.#refusal = converted;
-      events.error(converted);
+      events.error(this.#refusal.note(toKafkaError(error, 'producer')));
     });
     this.#client.on('event.stats', (event: { message: string }) => {
       events.stats?.(event.message);
@@ -428,7 +449,7 @@ export class ProducerPort {
   }
 
   connect(timeoutMs: number): Promise<void> {
-    return connectClient(this.#client, timeoutMs, 'connecting the producer', () => this.#refusal);
+    return connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
   }
 
   /** Serves delivery reports every `intervalMs`. */
