@@ -158,3 +158,40 @@ test('maxUncommitted bounds what a crash would replay: nothing more is fetched b
   }
   await run.service;
 });
+
+test('with the defaults a crash replays at most 4 × maxInFlight (16,384) records: fetching stops there behind a stuck head', async () => {
+  const WINDOW = 4 * 4096;
+  const N = WINDOW + 600;
+  const topic = await hotHeadTopic('hol-default', N);
+  const { slow, release } = gate();
+  const source = fromKafka<Item>({
+    brokers: brokers(),
+    groupId: unique('hol-default'),
+    topics: [topic],
+    schema: Item,
+    logger: capturingLogger(),
+    rdkafka: CONSUMER_TUNING,
+  });
+  const run = runBehindSlowHead(source, slow);
+  try {
+    await waitFor(
+      () => run.ok >= WINDOW - 1,
+      60_000,
+      () => `the records behind the slow one (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(run.ok).toBe(WINDOW - 1);
+    expect(source.stats.consumed, JSON.stringify(source.stats)).toBe(WINDOW);
+    expect(source.stats.uncommitted, JSON.stringify(source.stats)).toBe(WINDOW);
+    release();
+    await waitFor(
+      () => run.ok === N,
+      60_000,
+      () => `every record once the head finished (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
+    );
+  } finally {
+    release();
+    await source.stop();
+  }
+  await run.service;
+});

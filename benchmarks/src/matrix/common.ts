@@ -34,7 +34,7 @@ export interface RunConfig {
   readonly ordering?: 'unordered' | 'key';
   /** stall: how long to keep consuming after the first record before reporting. */
   readonly stallMs?: number;
-  /** A contender's own variant (raw: fair, consume, flowing; rxkafka: defaults, tuned). */
+  /** A contender's own variant (raw: fair, consume, flowing; rxkafka: defaults, window, tuned). */
   readonly variant?: string;
   /** Partitions of `topic` (KafkaJS consumes this many partitions at once). */
   readonly partitions: number;

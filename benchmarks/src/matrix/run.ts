@@ -8,7 +8,7 @@
  * Environment: KAFKA_BROKERS (use this cluster instead of starting one), BENCH_ROUNDS, BENCH_CONTENDERS
  * and BENCH_SCENARIOS (`;`-separated ids to keep), BENCH_SCALE (multiplies record counts), BENCH_OUT
  * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
- * contenders, e.g. `--cpu-prof`).
+ * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
  * results/<stem>-concurrency.svg. See benchmarks/README.md for the method.
@@ -153,6 +153,14 @@ const CONTENDERS: readonly Contender[] = [
       "fromKafka → runChain → toKafka / acknowledge() with every option at its default (ordering 'key', concurrency 16, maxInFlight 4096); the io scenario sets concurrency and ordering",
     scenarios: ALL,
     command: (c) => node('rx.ts')({ ...c, variant: 'defaults' }),
+  },
+  {
+    id: 'rx-window',
+    label: 'rxkafka narrow replay window',
+    describe:
+      'the defaults with maxUncommitted 4096 (= maxInFlight; default 16,384), or BENCH_MAX_UNCOMMITTED: the cost of a narrower replay window',
+    scenarios: new Set(['consume', 'passthrough']),
+    command: (c) => node('rx.ts')({ ...c, variant: 'window' }),
   },
   {
     id: 'rx-tuned',

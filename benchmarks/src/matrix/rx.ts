@@ -5,6 +5,8 @@
  * variant `defaults` — every pipeline option at its default: runChain concurrency 16, ordering 'key';
  *   fromKafka maxInFlight 4096, batchSize 500, commit every 1000 records or 1 s. In the io scenario the
  *   scenario sets concurrency and ordering (the same for every contender).
+ * variant `window` — the defaults with a narrower replay window: maxUncommitted 4096 (= maxInFlight; the
+ *   default is 16,384), or BENCH_MAX_UNCOMMITTED.
  * variant `tuned` — ordering 'unordered' and concurrency 64 where the scenario leaves them free
  *   (consume, passthrough, latency); in the io scenario maxInFlight max(4096, 2 × concurrency), so the
  *   pool is never starved by the in-flight limit.
@@ -52,6 +54,7 @@ const source = fromKafka<Bytes, State>({
   decode: (value) => value,
   rdkafka: { 'client.id': `bench-rx-${config.variant ?? 'defaults'}` },
   ...(maxInFlight === undefined ? {} : { maxInFlight }),
+  ...(config.variant === 'window' ? { maxUncommitted: Number(process.env['BENCH_MAX_UNCOMMITTED'] ?? 4096) } : {}),
 });
 
 let handled = 0;

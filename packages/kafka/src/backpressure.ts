@@ -68,9 +68,8 @@ export class Backpressure<R, S> {
     );
   }
 
-  /** Records a crash would replay; summed only when maxUncommitted is set. */
+  /** Records a crash would replay. */
   uncommittedCount(): number {
-    if (this.session.settings.maxUncommitted === Infinity) return 0;
     return this.session.assignment.uncommittedCount();
   }
 

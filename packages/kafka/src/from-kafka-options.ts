@@ -42,8 +42,9 @@ export interface KafkaSourceOptions<R> {
    * Records fetched and not yet covered by a commit: in flight, completed behind a slower record of
    * their partition, or completed since the last commit. At this count the source waits (and pauses
    * after `pauseAfter`) as it does at `maxInFlight`, so after a crash at most this many records are
-   * processed again. It costs throughput when a slow record holds a partition's commit back, since
-   * nothing more is fetched until it finishes. Default: no limit.
+   * processed again. When a slow record holds a partition's commit back, nothing more is fetched once
+   * the window is full, until it finishes. Default: 4 × `maxInFlight` (16,384), wide enough that commit
+   * round trips never hold fetching back (a window of `maxInFlight` cost up to 87% of the throughput).
    */
   readonly maxUncommitted?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
@@ -109,6 +110,9 @@ export interface KafkaSourceOptions<R> {
  * delivery reports at 80k/s); see docs/decisions.md.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 4096;
+
+/** The default `maxUncommitted`, in multiples of `maxInFlight` (docs/decisions.md 39). */
+const UNCOMMITTED_PER_IN_FLIGHT = 4;
 
 const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
 
@@ -208,7 +212,7 @@ export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings
     makeState: (options as { state?: () => S }).state ?? ((): S => ({}) as S),
     maxInFlight,
     maxInFlightBytes,
-    maxUncommitted: parsed.maxUncommitted ?? Infinity,
+    maxUncommitted: parsed.maxUncommitted ?? UNCOMMITTED_PER_IN_FLIGHT * maxInFlight,
     resumeAt: parsed.resumeAt ?? 0.5,
     shareInFlight: parsed.shareInFlight,
     pauseAfter: parsed.pauseAfter ?? 1000,

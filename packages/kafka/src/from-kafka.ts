@@ -17,6 +17,8 @@ export type SourceState = 'idle' | 'connecting' | 'running' | 'draining' | 'clos
 export interface SourceLimits {
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
+  /** The most records a crash replays. */
+  readonly maxUncommitted: number;
   readonly stallTimeout: number;
   readonly headOfLineWarnAfter: number;
 }
@@ -114,8 +116,8 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   }
 
   get limits(): SourceLimits {
-    const { maxInFlight, maxInFlightBytes, stallTimeout, headOfLineWarnAfter } = this.#settings;
-    return { maxInFlight, maxInFlightBytes, stallTimeout, headOfLineWarnAfter };
+    const { maxInFlight, maxInFlightBytes, maxUncommitted, stallTimeout, headOfLineWarnAfter } = this.#settings;
+    return { maxInFlight, maxInFlightBytes, maxUncommitted, stallTimeout, headOfLineWarnAfter };
   }
 
   /** The assigned partitions now (empty before the first assignment and after close). */

@@ -49,6 +49,12 @@ describe('fromKafka options', () => {
     expect(() => source.pipe(runChain([], { concurrency: 1024, ordering: 'unordered' }))).not.toThrow();
   });
 
+  it('bounds the replay window by default at 4 × maxInFlight, following maxInFlight', () => {
+    expect(fromKafka(base).limits.maxUncommitted).toBe(16_384);
+    expect(fromKafka({ ...base, maxInFlight: 100 }).limits.maxUncommitted).toBe(400);
+    expect(fromKafka({ ...base, maxInFlight: 100, maxUncommitted: 150 }).limits.maxUncommitted).toBe(150);
+  });
+
   it('shares maxInFlight only while a key-ordered runChain has idle workers and half the limit queued behind keys', () => {
     const keyed = fromKafka({ ...base, maxInFlight: 100 });
     const gauges = new PoolGauges();

@@ -68,7 +68,13 @@ function fakeSource(partitions: PartitionStatus[], state = 'running'): WatchedSo
   const stats = new SourceStats();
   return {
     groupId: 'g1',
-    limits: { maxInFlight: 100, maxInFlightBytes: 1 << 20, stallTimeout: 30_000, headOfLineWarnAfter: 10_000 },
+    limits: {
+      maxInFlight: 100,
+      maxInFlightBytes: 1 << 20,
+      maxUncommitted: 400,
+      stallTimeout: 30_000,
+      headOfLineWarnAfter: 10_000,
+    },
     partitions: () => partitions,
     state: state as WatchedSource['state'],
     stats,
