@@ -215,7 +215,7 @@ class Refusal {
     });
   }
 
-  /** Keeps the first refusal; an AuthenticationError event ("authentication failure") becomes that one, which says why. */
+  /** Keeps the first refusal: a later "authentication failure" event is replaced by it, which says why. */
   note(error: KafkaError): KafkaError {
     if (!(error instanceof AuthenticationError)) return error;
     this.error ??= error;
