@@ -118,80 +118,47 @@ test('a slow record holding the commit back shows in stats and is logged after t
   await run.service;
 });
 
-test('maxUncommitted bounds what a crash would replay: nothing more is fetched behind a stuck head', async () => {
-  const N = 400;
-  const LIMIT = 50;
-  const topic = await hotHeadTopic('hol-cap', N);
-  const b = brokers();
-  const { slow, release } = gate();
-  const source = fromKafka<Item>({
-    brokers: b,
-    groupId: unique('hol-cap'),
-    topics: [topic],
-    schema: Item,
-    maxUncommitted: LIMIT,
-    logger: capturingLogger(),
-    rdkafka: CONSUMER_TUNING,
+for (const { bound, maxUncommitted, window } of [
+  { bound: 'maxUncommitted 50', maxUncommitted: 50, window: 50 },
+  { bound: 'The default, 4 × maxInFlight,', maxUncommitted: undefined, window: 4 * 4096 },
+]) {
+  test(`${bound} bounds what a crash would replay: fetching stops at ${String(window)} uncommitted records behind a stuck head`, async () => {
+    const N = window + 400;
+    const topic = await hotHeadTopic('hol-cap', N);
+    const { slow, release } = gate();
+    const source = fromKafka<Item>({
+      brokers: brokers(),
+      groupId: unique('hol-cap'),
+      topics: [topic],
+      schema: Item,
+      ...(maxUncommitted === undefined ? {} : { maxUncommitted }),
+      logger: capturingLogger(),
+      rdkafka: CONSUMER_TUNING,
+    });
+    const run = runBehindSlowHead(source, slow);
+    try {
+      await waitFor(
+        () => run.ok >= window - 1,
+        60_000,
+        () => `the records behind the slow one (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
+      );
+      // Longer than pauseAfter (1 s) and a stats round: the source stays at the cap and pauses.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(run.ok).toBe(window - 1);
+      expect(source.stats.consumed, JSON.stringify(source.stats)).toBe(window);
+      expect(source.stats.uncommitted, JSON.stringify(source.stats)).toBe(window);
+      expect(source.stats.paused, JSON.stringify(source.stats)).toBe(true);
+      release();
+      await waitFor(
+        () => run.ok === N,
+        60_000,
+        () => `every record once the head finished (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
+      );
+      expect(source.stats.peakInFlight).toBeLessThanOrEqual(window);
+    } finally {
+      release();
+      await source.stop();
+    }
+    await run.service;
   });
-  const run = runBehindSlowHead(source, slow);
-  try {
-    await waitFor(
-      () => run.ok >= LIMIT - 1,
-      30_000,
-      () => `the records behind the slow one (ok ${String(run.ok)})`,
-    );
-    // Longer than pauseAfter (1 s) and a stats round: the source stays at the cap and pauses.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(source.stats.consumed, JSON.stringify(source.stats)).toBe(LIMIT);
-    expect(source.stats.uncommitted, JSON.stringify(source.stats)).toBe(LIMIT);
-    expect(source.stats.paused, JSON.stringify(source.stats)).toBe(true);
-    release();
-    await waitFor(
-      () => run.ok === N,
-      30_000,
-      () => `every record once the head finished (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
-    );
-    expect(source.stats.peakInFlight).toBeLessThanOrEqual(LIMIT);
-  } finally {
-    release();
-    await source.stop();
-  }
-  await run.service;
-});
-
-test('with the defaults a crash replays at most 4 × maxInFlight (16,384) records: fetching stops there behind a stuck head', async () => {
-  const WINDOW = 4 * 4096;
-  const N = WINDOW + 600;
-  const topic = await hotHeadTopic('hol-default', N);
-  const { slow, release } = gate();
-  const source = fromKafka<Item>({
-    brokers: brokers(),
-    groupId: unique('hol-default'),
-    topics: [topic],
-    schema: Item,
-    logger: capturingLogger(),
-    rdkafka: CONSUMER_TUNING,
-  });
-  const run = runBehindSlowHead(source, slow);
-  try {
-    await waitFor(
-      () => run.ok >= WINDOW - 1,
-      60_000,
-      () => `the records behind the slow one (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(run.ok).toBe(WINDOW - 1);
-    expect(source.stats.consumed, JSON.stringify(source.stats)).toBe(WINDOW);
-    expect(source.stats.uncommitted, JSON.stringify(source.stats)).toBe(WINDOW);
-    release();
-    await waitFor(
-      () => run.ok === N,
-      60_000,
-      () => `every record once the head finished (ok ${String(run.ok)}, ${JSON.stringify(source.stats)})`,
-    );
-  } finally {
-    release();
-    await source.stop();
-  }
-  await run.service;
-});
+}
