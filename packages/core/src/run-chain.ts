@@ -129,9 +129,10 @@ export function runChain<R, S>(
     gauges: parsed.gauges ?? new PoolGauges(),
   };
   const ordering = parsed.ordering ?? 'key';
-  const attach = (source: Observable<ChainInput<R, S>>): void => {
+  const attach = (observable: Observable<ChainInput<R, S>>): void => {
+    const source = observable as Partial<InFlightLimitedSource>;
     checkPoolFitsSource(source, pool.concurrency);
-    (source as Partial<InFlightLimitedSource>).chainAttached?.({
+    source.chainAttached?.({
       concurrency: pool.concurrency,
       ordering,
       gauges: pool.gauges,
@@ -176,8 +177,8 @@ export interface AttachedChain {
  * A pool wider than the source's in-flight limit can never fill: the extra workers idle while the
  * source waits at its limit. Checked when runChain is applied directly to such a source.
  */
-function checkPoolFitsSource(source: Observable<unknown>, concurrency: number): void {
-  const maxInFlight = (source as Partial<InFlightLimitedSource>).limits?.maxInFlight;
+function checkPoolFitsSource(source: Partial<InFlightLimitedSource>, concurrency: number): void {
+  const maxInFlight = source.limits?.maxInFlight;
   if (typeof maxInFlight !== 'number' || concurrency <= maxInFlight) return;
   throw new ConfigError(
     'concurrency',

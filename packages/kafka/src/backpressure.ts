@@ -32,12 +32,20 @@ export class Backpressure<R, S> {
    * with those in flight, so memory stays within `maxInFlight` and `maxInFlightBytes`.
    */
   isFull(): boolean {
+    return this.heldFull() || this.uncommittedFull();
+  }
+
+  /** Records and bytes in flight or waiting aside are at `maxInFlight` or `maxInFlightBytes`. */
+  private heldFull(): boolean {
     const { stats, settings } = this.session;
     return (
       stats.inFlight + stats.waiting >= settings.maxInFlight ||
-      stats.inFlightBytes + stats.waitingBytes >= settings.maxInFlightBytes ||
-      this.uncommittedCount() >= settings.maxUncommitted
+      stats.inFlightBytes + stats.waitingBytes >= settings.maxInFlightBytes
     );
+  }
+
+  private uncommittedFull(): boolean {
+    return this.uncommittedCount() >= this.session.settings.maxUncommitted;
   }
 
   /** Whether a record already fetched (waiting aside) may go downstream now. */
@@ -60,12 +68,7 @@ export class Backpressure<R, S> {
 
   /** True when maxUncommitted is the only limit reached. */
   onlyUncommittedFull(): boolean {
-    const { stats, settings } = this.session;
-    return (
-      stats.inFlight + stats.waiting < settings.maxInFlight &&
-      stats.inFlightBytes + stats.waitingBytes < settings.maxInFlightBytes &&
-      this.uncommittedCount() >= settings.maxUncommitted
-    );
+    return !this.heldFull() && this.uncommittedFull();
   }
 
   /** Records a crash would replay. */
