@@ -28,7 +28,12 @@ export interface PartitionFacts extends Pick<
   readonly lagGrowing: boolean;
   /** Which limit holds the source paused, if it is paused by backpressure. */
   readonly limit:
-    { readonly name: 'maxInFlight' | 'maxInFlightBytes'; readonly value: number; readonly max: number } | undefined;
+    | {
+        readonly name: 'maxInFlight' | 'maxInFlightBytes' | 'maxUncommitted';
+        readonly value: number;
+        readonly max: number;
+      }
+    | undefined;
   /** The oldest record of this partition still in flight. */
   readonly oldest:
     { readonly offset: number; readonly handler: string | undefined; readonly sinceMs: number } | undefined;

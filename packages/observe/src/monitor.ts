@@ -306,12 +306,7 @@ export class Monitor implements Disposable {
         const lag = fromStats?.lag;
         const limits = source?.limits;
         let limit: Parameters<typeof diagnose>[0]['limit'];
-        if (stats?.paused === true && limits !== undefined) {
-          limit =
-            stats.inFlightBytes >= limits.maxInFlightBytes * 0.5 && stats.inFlight < limits.maxInFlight * 0.5
-              ? { name: 'maxInFlightBytes', value: stats.inFlightBytes, max: limits.maxInFlightBytes }
-              : { name: 'maxInFlight', value: stats.inFlight, max: limits.maxInFlight };
-        }
+        if (stats?.paused === true && limits !== undefined) limit = fullestLimit(stats, limits);
         const old = oldest.get(`${service.name}\u0000${key}`);
         const committed = fromStats?.committed;
         const uncommitted =
@@ -746,4 +741,16 @@ function noop(): void {
 /** Starts a monitor: it subscribes to rxkafka's diagnostics channels until `close()`. */
 export function observe(options: MonitorOptions = {}): Monitor {
   return new Monitor(options);
+}
+
+type Limit = NonNullable<Parameters<typeof diagnose>[0]['limit']>;
+
+/** The limit nearest to full (the first on a tie): the one that holds a paused source. */
+function fullestLimit(stats: WatchedSource['stats'], limits: WatchedSource['limits']): Limit {
+  const candidates: Limit[] = [
+    { name: 'maxInFlight', value: stats.inFlight, max: limits.maxInFlight },
+    { name: 'maxInFlightBytes', value: stats.inFlightBytes, max: limits.maxInFlightBytes },
+    { name: 'maxUncommitted', value: stats.uncommitted, max: limits.maxUncommitted },
+  ];
+  return candidates.reduce((fullest, next) => (next.value / next.max > fullest.value / fullest.max ? next : fullest));
 }

@@ -185,6 +185,17 @@ describe('serveStatus', () => {
     expect(monitor.status().deadLetters).toEqual([]);
   });
 
+  it('names the limit nearest to full as the one holding a paused source, maxUncommitted included', () => {
+    const source = fakeSource([
+      { ...partition0, paused: true, inFlight: 3, head: { offset: 4, released: false, heldBack: 396 } },
+    ]);
+    Object.assign(source.stats, { paused: true, inFlight: 3, inFlightBytes: 300, uncommitted: 400 });
+    monitor = observe().watch(source, { name: 'held' });
+    expect(monitor.status().partitions[0]?.reason).toBe('paused by backpressure: maxUncommitted holds (400 of 400)');
+    Object.assign(source.stats, { inFlight: 100, uncommitted: 120 });
+    expect(monitor.status().partitions[0]?.reason).toBe('paused by backpressure: maxInFlight holds (100 of 100)');
+  });
+
   it('a record acknowledged without ever starting in runChain is invalid (also without a dead-letter topic)', () => {
     monitor = observe().watch(fakeSource([partition0]), { name: 'auditor' });
     const source = sourceRecord(99);
