@@ -18,6 +18,13 @@ export interface HeadOfLine {
   readonly forMs: number;
 }
 
+/** Commit refusals that a rejoin of the group heals: the member's generation or id went stale. */
+const REJOIN_CODES: ReadonlySet<string> = new Set([
+  'ERR_ILLEGAL_GENERATION',
+  'ERR_UNKNOWN_MEMBER_ID',
+  'ERR_REBALANCE_IN_PROGRESS',
+]);
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** When and how offsets are committed, and what holds the commit point back. */
@@ -88,12 +95,19 @@ export class Commits<R, S> {
     publish('consumer.committed', { groupId: this.session.settings.groupId, offsets, latencyMs });
   }
 
-  /** Commits the given partitions now, retrying retriable failures a few times. */
-  async commitSync(states: readonly PartitionState[]): Promise<void> {
+  /**
+   * Commits the given partitions now, retrying retriable failures a few times. With `rejoinWithinMs`
+   * (a graceful stop, while the poll loop still runs), a commit refused because a rebalance moved the
+   * group on (stale generation or member id) is retried until the member has rejoined, for at most that
+   * long: otherwise a member leaving during another member's join left its finished records uncommitted.
+   */
+  async commitSync(states: readonly PartitionState[], rejoinWithinMs = 0): Promise<void> {
     const { consumer } = this.session;
-    const offsets = uncommitted(states);
-    if (consumer === undefined || offsets.length === 0) return;
+    const giveUpAt = performance.now() + rejoinWithinMs;
     for (let attempt = 1; ; attempt++) {
+      // Again each attempt: a partition revoked meanwhile was committed by its revoke.
+      const offsets = uncommitted(states.filter((state) => state.current));
+      if (consumer === undefined || offsets.length === 0) return;
       const sentAt = performance.now();
       try {
         consumer.commitSync(offsets);
@@ -105,11 +119,12 @@ export class Commits<R, S> {
         return;
       } catch (error) {
         const kafkaError = error as KafkaError;
-        if (!kafkaError.retriable || attempt >= 5) {
+        const rejoining = REJOIN_CODES.has(kafkaError.code) && performance.now() < giveUpAt;
+        if (!rejoining && (!kafkaError.retriable || attempt >= 5)) {
           this.failed(kafkaError);
           return;
         }
-        await sleep(50 * attempt);
+        await sleep(Math.min(50 * attempt, 500));
       }
     }
   }

@@ -201,7 +201,7 @@ export class ConsumerSession<R, S> {
       for (const state of this.assignment.values()) state.controller.abort(new ShutdownError());
       await this.#dispatcher.idle(this.settings.abortGrace);
     }
-    await this.commits.commitSync([...this.assignment.values()]);
+    await this.commits.commitSync([...this.assignment.values()], this.settings.drainTimeout);
     // Completing makes RxJS call teardown, which leaves the group and disconnects.
     this.subscriber.complete();
     this.teardown();
