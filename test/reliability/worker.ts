@@ -137,12 +137,13 @@ const source = fromKafka<InputRecord>({
   topics: [config.input],
   schema: InputRecord,
   // rxkafka's defaults unless the scenario sets them (REL_MAX_IN_FLIGHT, REL_COMMIT_EVERY,
-  // REL_COMMIT_INTERVAL, REL_DRAIN_TIMEOUT, REL_MAX_UNCOMMITTED).
+  // REL_COMMIT_INTERVAL, REL_DRAIN_TIMEOUT, REL_MAX_UNCOMMITTED, REL_MAX_HELD_BACK).
   ...optional('maxInFlight', 'REL_MAX_IN_FLIGHT'),
   ...optional('commitEvery', 'REL_COMMIT_EVERY'),
   ...optional('commitInterval', 'REL_COMMIT_INTERVAL'),
   ...optional('drainTimeout', 'REL_DRAIN_TIMEOUT'),
   ...optional('maxUncommitted', 'REL_MAX_UNCOMMITTED'),
+  ...optional('maxHeldBack', 'REL_MAX_HELD_BACK'),
   rdkafka: {
     'session.timeout.ms': config.sessionTimeoutMs,
     'heartbeat.interval.ms': Math.max(100, Math.floor(config.sessionTimeoutMs / 6)),

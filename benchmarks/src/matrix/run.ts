@@ -8,7 +8,8 @@
  * Environment: KAFKA_BROKERS (use this cluster instead of starting one), BENCH_ROUNDS, BENCH_CONTENDERS
  * and BENCH_SCENARIOS (`;`-separated ids to keep), BENCH_SCALE (multiplies record counts), BENCH_OUT
  * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
- * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096).
+ * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096) and BENCH_MAX_HELD_BACK (its
+ * maxHeldBack, default the library's).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
  * results/<stem>-concurrency.svg. See benchmarks/README.md for the method.
@@ -156,10 +157,10 @@ const CONTENDERS: readonly Contender[] = [
   },
   {
     id: 'rx-window',
-    label: 'rxkafka narrow replay window',
+    label: 'rxkafka other replay bounds',
     describe:
-      'the defaults with maxUncommitted 4096 (= maxInFlight; default 16,384), or BENCH_MAX_UNCOMMITTED: the cost of a narrower replay window',
-    scenarios: new Set(['consume', 'passthrough']),
+      'the defaults with maxUncommitted 4096 (= maxInFlight; default 16,384), or BENCH_MAX_UNCOMMITTED, and maxHeldBack BENCH_MAX_HELD_BACK if set: what other replay bounds cost',
+    scenarios: new Set(['consume', 'passthrough', 'io']),
     command: (c) => node('rx.ts')({ ...c, variant: 'window' }),
   },
   {

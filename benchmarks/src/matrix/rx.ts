@@ -5,8 +5,8 @@
  * variant `defaults` — every pipeline option at its default: runChain concurrency 16, ordering 'key';
  *   fromKafka maxInFlight 4096, batchSize 500, commit every 1000 records or 1 s. In the io scenario the
  *   scenario sets concurrency and ordering (the same for every contender).
- * variant `window` — the defaults with a narrower replay window: maxUncommitted 4096 (= maxInFlight; the
- *   default is 16,384), or BENCH_MAX_UNCOMMITTED.
+ * variant `window` — the defaults with other replay bounds: maxUncommitted 4096 (= maxInFlight; the
+ *   default is 16,384), or BENCH_MAX_UNCOMMITTED, and maxHeldBack BENCH_MAX_HELD_BACK if set.
  * variant `tuned` — ordering 'unordered' and concurrency 64 where the scenario leaves them free
  *   (consume, passthrough, latency); in the io scenario maxInFlight max(4096, 2 × concurrency), so the
  *   pool is never starved by the in-flight limit.
@@ -54,8 +54,17 @@ const source = fromKafka<Bytes, State>({
   decode: (value) => value,
   rdkafka: { 'client.id': `bench-rx-${config.variant ?? 'defaults'}` },
   ...(maxInFlight === undefined ? {} : { maxInFlight }),
-  ...(config.variant === 'window' ? { maxUncommitted: Number(process.env['BENCH_MAX_UNCOMMITTED'] ?? 4096) } : {}),
+  ...(config.variant === 'window' ? windowOptions() : {}),
 });
+
+/** The window variant's replay bounds. */
+function windowOptions(): { maxUncommitted: number; maxHeldBack?: number } {
+  const maxHeldBack = process.env['BENCH_MAX_HELD_BACK'];
+  return {
+    maxUncommitted: Number(process.env['BENCH_MAX_UNCOMMITTED'] ?? 4096),
+    ...(maxHeldBack === undefined ? {} : { maxHeldBack: Number(maxHeldBack) }),
+  };
+}
 
 let handled = 0;
 const stage: ChainHandler<Bytes, State> =
@@ -107,7 +116,7 @@ source.pipe(runChain([stage], chainOptions), sink).subscribe({
       meter.records = done;
       const stats = source.stats;
       meter.report(
-        `notOk ${String(notOk)}; peakInFlight ${String(stats.peakInFlight)}, pauses ${String(stats.pauses)}, commits ${String(stats.commits)}` +
+        `notOk ${String(notOk)}; peakInFlight ${String(stats.peakInFlight)}, pauses ${String(stats.pauses)}, commits ${String(stats.commits)}, held-back holds ${String(stats.heldBackHolds)}` +
           (failures.length > 0 ? `; errors: ${failures.slice(0, 2).join('; ')}` : ''),
       );
       process.exit(notOk > 0 ? 1 : 0);

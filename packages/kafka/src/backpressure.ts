@@ -10,6 +10,8 @@ export class Backpressure<R, S> {
   #heldAt = performance.now();
   // Wakes the poll loop when a record settles while it waits for room.
   #onRoom: (() => void) | undefined;
+  // Records held back over every partition, as of the last poll.
+  #heldBack = 0;
 
   constructor(private readonly session: ConsumerSession<R, S>) {}
 
@@ -64,6 +66,27 @@ export class Backpressure<R, S> {
     return (
       part.offsets.inFlight >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size)) && source.sharesInFlight
     );
+  }
+
+  /**
+   * True when `part` holds its share of `maxHeldBack` (the limit over the assigned partitions) and the
+   * source holds the whole of it: records completed behind an unfinished older one, which a crash would
+   * process again. The partition then waits for its oldest record, and the others go on.
+   */
+  holdsBackTooMany(part: PartitionState): boolean {
+    const { settings, assignment } = this.session;
+    return (
+      part.offsets.heldBack * Math.max(1, assignment.size) >= settings.maxHeldBack &&
+      this.#heldBack >= settings.maxHeldBack
+    );
+  }
+
+  /**
+   * Sums the held-back records over the partitions, per fetched batch rather than per record: in
+   * key order, partitions pass their share of `maxHeldBack` often, and each time the sum would walk them all.
+   */
+  countHeldBack(): void {
+    this.#heldBack = this.session.assignment.heldBackCount();
   }
 
   /** True when maxUncommitted is the only limit reached. */

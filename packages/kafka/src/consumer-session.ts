@@ -116,6 +116,7 @@ export class ConsumerSession<R, S> {
     // When in-flight records first hit a limit; pausing waits a moment, since a resume costs a re-fetch.
     let fullSince: number | undefined;
     while (this.source.state === 'running' || this.source.state === 'draining') {
+      backpressure.countHeldBack();
       dispatcher.dispatchWaiting();
       dispatcher.dispatchStash();
       if (backpressure.isFull() && !stats.paused && this.#accepting) {
@@ -159,6 +160,8 @@ export class ConsumerSession<R, S> {
         await sleep(100);
         continue;
       }
+      // Records completed while consume waited count before this batch is dispatched.
+      backpressure.countHeldBack();
       if (dispatcher.stashed > 0) dispatcher.stashAll(records);
       else for (const record of records) dispatcher.dispatch(record);
       // A partition over its share stops fetching until its waiting records are dispatched.

@@ -75,17 +75,26 @@ export class Dispatcher<R, S> {
       return;
     }
     part.lastProgressAt = performance.now();
-    if (part.waiting.length > 0 || session.backpressure.overShare(part)) {
-      // Behind its partition's waiting records, in order; the poll loop pauses the partition.
-      part.waiting.push(source);
-      session.stats.waiting++;
-      session.stats.waitingBytes += recordBytes(source);
-      return;
+    if (part.waiting.length === 0) {
+      const { backpressure } = session;
+      part.waitingFor = backpressure.overShare(part)
+        ? 'maxInFlight'
+        : backpressure.holdsBackTooMany(part)
+          ? 'maxHeldBack'
+          : undefined;
+      if (part.waitingFor === undefined) {
+        this.track(source, part);
+        return;
+      }
+      if (part.waitingFor === 'maxHeldBack') session.stats.heldBackHolds++;
     }
-    this.track(source, part);
+    // Behind its partition's waiting records, in order; the poll loop pauses the partition.
+    part.waiting.push(source);
+    session.stats.waiting++;
+    session.stats.waitingBytes += recordBytes(source);
   }
 
-  /** The partitions whose records wait for their share and that still fetch: the poll loop pauses them. */
+  /** The partitions whose records wait aside and that still fetch: the poll loop pauses them. */
   overShare(): PartitionState[] {
     return [...this.session.assignment.values()].filter((part) => part.waiting.length > 0 && !part.paused);
   }
@@ -104,7 +113,12 @@ export class Dispatcher<R, S> {
         dropWaiting(part, stats);
         continue;
       }
-      while (waiting.length > 0 && backpressure.hasRoomInFlight() && !backpressure.overShare(part)) {
+      while (
+        waiting.length > 0 &&
+        backpressure.hasRoomInFlight() &&
+        !backpressure.overShare(part) &&
+        !backpressure.holdsBackTooMany(part)
+      ) {
         const record = waiting.shift() as SourceRecord;
         stats.waiting--;
         stats.waitingBytes -= recordBytes(record);

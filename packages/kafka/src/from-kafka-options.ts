@@ -47,6 +47,16 @@ export interface KafkaSourceOptions<R> {
    * round trips never hold fetching back (a window of `maxInFlight` cost up to 87% of the throughput).
    */
   readonly maxUncommitted?: number;
+  /**
+   * Records completed behind an older, unfinished record of their partition (a slow record, or a busy
+   * key ahead of it in key order): they cannot be committed until it finishes, so a crash processes
+   * them again. Once the source holds this many, a partition holding at least its share of them (this
+   * limit over the assigned partitions) stops fetching, and what it already fetched waits aside, until
+   * its oldest record finishes. The other partitions go on. Default: `maxInFlight` / 4 (1024). Unlike
+   * `maxUncommitted` it leaves records completed in order alone, so commit round trips never hold
+   * fetching back; it keeps a hot key's head of line from filling the replay window.
+   */
+  readonly maxHeldBack?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */
   readonly resumeAt?: number;
   /**
@@ -113,6 +123,8 @@ export const DEFAULT_MAX_IN_FLIGHT = 4096;
 
 /** The default `maxUncommitted`, in multiples of `maxInFlight` (docs/decisions.md 39). */
 const UNCOMMITTED_PER_IN_FLIGHT = 4;
+/** The default `maxHeldBack`, as a fraction of `maxInFlight` (docs/decisions.md 41). */
+const HELD_BACK_PER_IN_FLIGHT = 0.25;
 
 const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
 
@@ -134,6 +146,7 @@ const optionsSchema = z.strictObject({
     .min(1024, { error: 'bytes (an integer >= 1024)' })
     .optional(),
   maxUncommitted: positiveInt('records').optional(),
+  maxHeldBack: positiveInt('records').optional(),
   shareInFlight: z.boolean({ error: 'true or false' }).optional(),
   resumeAt: z
     .number({ error: 'a fraction in (0, 1]' })
@@ -170,6 +183,7 @@ export interface Settings<R, S> {
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
   readonly maxUncommitted: number;
+  readonly maxHeldBack: number;
   readonly resumeAt: number;
   /** Undefined: decided by how runChain orders (see KafkaSource.chainAttached). */
   readonly shareInFlight: boolean | undefined;
@@ -213,6 +227,7 @@ export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings
     maxInFlight,
     maxInFlightBytes,
     maxUncommitted: parsed.maxUncommitted ?? UNCOMMITTED_PER_IN_FLIGHT * maxInFlight,
+    maxHeldBack: parsed.maxHeldBack ?? Math.max(1, Math.floor(HELD_BACK_PER_IN_FLIGHT * maxInFlight)),
     resumeAt: parsed.resumeAt ?? 0.5,
     shareInFlight: parsed.shareInFlight,
     pauseAfter: parsed.pauseAfter ?? 1000,

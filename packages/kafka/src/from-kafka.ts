@@ -19,6 +19,8 @@ export interface SourceLimits {
   readonly maxInFlightBytes: number;
   /** The most records a crash replays. */
   readonly maxUncommitted: number;
+  /** Completed records held back behind slower ones, beyond which their partitions stop fetching. */
+  readonly maxHeldBack: number;
   readonly stallTimeout: number;
   readonly headOfLineWarnAfter: number;
 }
@@ -40,6 +42,11 @@ export class SourceStats {
   stalls = 0;
   /** Completed records that cannot be committed yet because an older record of their partition is not done. */
   heldBack = 0;
+  /**
+   * Times a partition stopped fetching because it held its share of `maxHeldBack`: completed records
+   * waiting behind its oldest unfinished one. It fetches again once that record finishes.
+   */
+  heldBackHolds = 0;
   /** Records fetched and not covered by a commit (a crash would replay them). Refreshed every second. */
   uncommitted = 0;
   /** Per partition, the record holding the commit back, if completed records wait behind it. Refreshed every second. */
@@ -116,8 +123,9 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   }
 
   get limits(): SourceLimits {
-    const { maxInFlight, maxInFlightBytes, maxUncommitted, stallTimeout, headOfLineWarnAfter } = this.#settings;
-    return { maxInFlight, maxInFlightBytes, maxUncommitted, stallTimeout, headOfLineWarnAfter };
+    const { maxInFlight, maxInFlightBytes, maxUncommitted, maxHeldBack, stallTimeout, headOfLineWarnAfter } =
+      this.#settings;
+    return { maxInFlight, maxInFlightBytes, maxUncommitted, maxHeldBack, stallTimeout, headOfLineWarnAfter };
   }
 
   /** The assigned partitions now (empty before the first assignment and after close). */

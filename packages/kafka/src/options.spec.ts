@@ -17,6 +17,7 @@ describe('fromKafka options', () => {
     [{ ...base, maxInFlight: 0 }, 'maxInFlight'],
     [{ ...base, resumeAt: 1.5 }, 'resumeAt'],
     [{ ...base, maxUncommitted: 0 }, 'maxUncommitted'],
+    [{ ...base, maxHeldBack: 1.5 }, 'maxHeldBack'],
     [{ ...base, stallTimeout: 999 }, 'stallTimeout'],
     [{ ...base, stallTimeout: '30s' }, 'stallTimeout'],
     [{ ...base, headOfLineWarnAfter: -1 }, 'headOfLineWarnAfter'],
@@ -53,6 +54,13 @@ describe('fromKafka options', () => {
     expect(fromKafka(base).limits.maxUncommitted).toBe(16_384);
     expect(fromKafka({ ...base, maxInFlight: 100 }).limits.maxUncommitted).toBe(400);
     expect(fromKafka({ ...base, maxInFlight: 100, maxUncommitted: 150 }).limits.maxUncommitted).toBe(150);
+  });
+
+  it('holds back at most maxInFlight / 4 completed records behind slower ones by default, following maxInFlight', () => {
+    expect(fromKafka(base).limits.maxHeldBack).toBe(1024);
+    expect(fromKafka({ ...base, maxInFlight: 103 }).limits.maxHeldBack).toBe(25);
+    expect(fromKafka({ ...base, maxInFlight: 1 }).limits.maxHeldBack).toBe(1);
+    expect(fromKafka({ ...base, maxHeldBack: 7 }).limits.maxHeldBack).toBe(7);
   });
 
   it('shares maxInFlight only while a key-ordered runChain has idle workers and half the limit queued behind keys', () => {

@@ -3,6 +3,9 @@ import type { SourceRecord } from '@rxkafka/core';
 import { PartitionOffsets, type Ticket } from './partition-offsets.js';
 import type { WatchedPartition } from './stall-guard.js';
 
+/** The limit a partition holds its share of while its fetched records wait aside. */
+export type WaitingFor = 'maxInFlight' | 'maxHeldBack';
+
 /** One assigned partition as the source sees it now. */
 export interface PartitionStatus {
   readonly topic: string;
@@ -13,8 +16,13 @@ export interface PartitionStatus {
   readonly revoking: boolean;
   /** Records of this partition handed downstream and not yet settled. */
   readonly inFlight: number;
-  /** Records fetched and kept aside while the partition is over its share of `maxInFlight`. */
+  /** Records fetched and kept aside while the partition holds its share of a limit. */
   readonly waiting: number;
+  /**
+   * The limit whose share the partition holds while records wait aside: `maxInFlight` (records in
+   * flight) or `maxHeldBack` (completed records behind its oldest unfinished one).
+   */
+  readonly waitingFor: WaitingFor | undefined;
   /** One past the last offset fetched in this assignment; undefined before the first record. */
   readonly nextOffset: number | undefined;
   /** The offset the next commit would store (one past the highest contiguous done record). */
@@ -38,10 +46,12 @@ export class PartitionState implements WatchedPartition {
   /** Resolves a pending drain wait when the last in-flight record settles. */
   onDrained: (() => void) | undefined;
   /**
-   * Records fetched while this partition was over its share of `maxInFlight`, in offset order: kept
-   * aside (untracked, so never committed) and dispatched as the partition's own records settle.
+   * Records fetched while this partition held its share of `maxInFlight` or `maxHeldBack`, in offset
+   * order: kept aside (untracked, so never committed) and dispatched as the partition's own records settle.
    */
   readonly waiting: SourceRecord[] = [];
+  /** Which limit the waiting records wait for. */
+  waitingFor: WaitingFor | undefined;
   /** One past the last offset fetched in this assignment. */
   nextOffset: number | undefined;
   lastProgressAt = performance.now();
@@ -67,6 +77,7 @@ export class PartitionState implements WatchedPartition {
       revoking: this.revoking,
       inFlight: this.offsets.inFlight,
       waiting: this.waiting.length,
+      waitingFor: this.waiting.length > 0 ? this.waitingFor : undefined,
       nextOffset: this.nextOffset,
       committable: this.offsets.committable,
       idleMs: Math.round(now - this.lastProgressAt),
@@ -119,6 +130,13 @@ export class Assignment {
 
   values(): IterableIterator<PartitionState> {
     return this.#states.values();
+  }
+
+  /** Records completed behind an older, unfinished record of their partition, over every partition. */
+  heldBackCount(): number {
+    let count = 0;
+    for (const state of this.#states.values()) count += state.offsets.heldBack;
+    return count;
   }
 
   /** Records fetched and not covered by a commit, over every partition. */

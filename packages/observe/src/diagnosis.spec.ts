@@ -8,6 +8,7 @@ const base: PartitionFacts = {
   revoking: false,
   inFlight: 0,
   waiting: 0,
+  waitingFor: undefined,
   idleMs: 0,
   lag: 0,
   lagGrowing: false,
@@ -28,10 +29,37 @@ describe('diagnose', () => {
 
   it('records in flight: fetching', () => {
     expect(diagnose({ ...base, inFlight: 3, lag: 40 }, thresholds)).toMatchObject({ condition: 'fetching' });
-    expect(diagnose({ ...base, paused: true, inFlight: 341, waiting: 120, lag: 500 }, thresholds)).toMatchObject({
+    const atShare = { ...base, paused: true, inFlight: 341, waiting: 120, waitingFor: 'maxInFlight' as const };
+    expect(diagnose({ ...atShare, lag: 500 }, thresholds)).toMatchObject({
       condition: 'paused',
       reason: "paused at its share of maxInFlight (341 in flight, 120 waiting aside) while other partitions' keys run",
       problem: false,
+    });
+  });
+
+  it('a partition paused at its share of maxHeldBack names the record it waits for', () => {
+    const head = { offset: 42, released: false, heldBack: 600 };
+    const facts = { ...base, paused: true, inFlight: 5, waiting: 80, waitingFor: 'maxHeldBack' as const, head };
+    expect(diagnose({ ...facts, lag: 900 }, thresholds)).toMatchObject({
+      condition: 'paused',
+      reason:
+        'paused behind offset 42: 600 completed records wait behind it (its share of maxHeldBack; a crash would ' +
+        'process them again); it fetches again once that record finishes',
+      problem: false,
+    });
+  });
+
+  it('a partition held behind its head is diagnosed by that record, even while a limit holds the source', () => {
+    const head = { offset: 0, released: false, heldBack: 19 };
+    const held = { ...base, paused: true, inFlight: 1, waiting: 19, waitingFor: 'maxHeldBack' as const, head };
+    const limit = { name: 'maxInFlight' as const, value: 20, max: 20 };
+    expect(diagnose({ ...held, limit }, thresholds).reason).toMatch(/^paused behind offset 0: 19 completed records/);
+    const oldest = { offset: 0, handler: 'hold', sinceMs: 12_000 };
+    expect(diagnose({ ...held, limit, oldest }, thresholds)).toMatchObject({
+      condition: 'slow-record',
+      reason:
+        'offset 0 has been in flight for 12.0 s, in handler hold; it holds the commit point back with 19 completed records behind it',
+      problem: true,
     });
   });
 

@@ -20,7 +20,7 @@ export type PartitionCondition =
 /** What the source reports of the partition, with what librdkafka and the records in flight add. */
 export interface PartitionFacts extends Pick<
   PartitionStatus,
-  'topic' | 'partition' | 'paused' | 'revoking' | 'inFlight' | 'waiting' | 'idleMs' | 'head'
+  'topic' | 'partition' | 'paused' | 'revoking' | 'inFlight' | 'waiting' | 'waitingFor' | 'idleMs' | 'head'
 > {
   /** Records waiting on the broker (librdkafka: high watermark minus committed), if known. */
   readonly lag: number | undefined;
@@ -77,7 +77,20 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
       problem: true,
     };
   }
-  if (facts.paused) {
+  // Held behind its oldest record, the partition is diagnosed by that record (slow or not), whatever
+  // else holds the source: it is what the partition waits for.
+  const heldBehindHead = facts.paused && facts.waiting > 0 && facts.waitingFor === 'maxHeldBack' && head !== undefined;
+  const slow = oldest !== undefined && oldest.sinceMs >= thresholds.slowRecordMs;
+  if (heldBehindHead && !slow) {
+    return {
+      condition: 'paused',
+      reason:
+        `paused behind offset ${String(head.offset)}: ${String(head.heldBack)} completed records wait behind it ` +
+        `(its share of maxHeldBack; a crash would process them again); it fetches again once that record finishes`,
+      problem: false,
+    };
+  }
+  if (facts.paused && !heldBehindHead) {
     const limit = facts.limit;
     return {
       condition: 'paused',
@@ -90,7 +103,7 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
       problem: false,
     };
   }
-  if (oldest !== undefined && oldest.sinceMs >= thresholds.slowRecordMs) {
+  if (oldest !== undefined && slow) {
     const where = oldest.handler === undefined ? 'waiting for a worker or its key' : `in handler ${oldest.handler}`;
     const behind = head !== undefined && head.offset === oldest.offset && head.heldBack > 0;
     return {

@@ -321,6 +321,7 @@ export class Monitor implements Disposable {
             revoking: part.revoking,
             inFlight: part.inFlight,
             waiting: part.waiting,
+            waitingFor: part.waitingFor,
             idleMs: part.idleMs,
             lag,
             lagGrowing: lag !== undefined && previous?.lag !== undefined && lag > previous.lag,
@@ -748,8 +749,9 @@ type Limit = NonNullable<Parameters<typeof diagnose>[0]['limit']>;
 /** The limit nearest to full (the first on a tie): the one that holds a paused source. */
 function fullestLimit(stats: WatchedSource['stats'], limits: WatchedSource['limits']): Limit {
   const candidates: Limit[] = [
-    { name: 'maxInFlight', value: stats.inFlight, max: limits.maxInFlight },
-    { name: 'maxInFlightBytes', value: stats.inFlightBytes, max: limits.maxInFlightBytes },
+    // Records waiting aside count against the in-flight limits, as the source counts them.
+    { name: 'maxInFlight', value: stats.inFlight + stats.waiting, max: limits.maxInFlight },
+    { name: 'maxInFlightBytes', value: stats.inFlightBytes + stats.waitingBytes, max: limits.maxInFlightBytes },
     { name: 'maxUncommitted', value: stats.uncommitted, max: limits.maxUncommitted },
   ];
   return candidates.reduce((fullest, next) => (next.value / next.max > fullest.value / fullest.max ? next : fullest));

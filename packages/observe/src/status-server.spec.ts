@@ -72,6 +72,7 @@ function fakeSource(partitions: PartitionStatus[], state = 'running'): WatchedSo
       maxInFlight: 100,
       maxInFlightBytes: 1 << 20,
       maxUncommitted: 400,
+      maxHeldBack: 50,
       stallTimeout: 30_000,
       headOfLineWarnAfter: 10_000,
     },
@@ -88,6 +89,7 @@ const partition0: PartitionStatus = {
   revoking: false,
   inFlight: 0,
   waiting: 0,
+  waitingFor: undefined,
   nextOffset: 10,
   committable: 10,
   idleMs: 0,
@@ -193,6 +195,9 @@ describe('serveStatus', () => {
     monitor = observe().watch(source, { name: 'held' });
     expect(monitor.status().partitions[0]?.reason).toBe('paused by backpressure: maxUncommitted holds (400 of 400)');
     Object.assign(source.stats, { inFlight: 100, uncommitted: 120 });
+    expect(monitor.status().partitions[0]?.reason).toBe('paused by backpressure: maxInFlight holds (100 of 100)');
+    // Records waiting aside count against maxInFlight, as the source counts them.
+    Object.assign(source.stats, { inFlight: 40, waiting: 60, uncommitted: 120 });
     expect(monitor.status().partitions[0]?.reason).toBe('paused by backpressure: maxInFlight holds (100 of 100)');
   });
 
