@@ -185,6 +185,8 @@ test('maxHeldBack stops the partition of a stuck head from fetching, while the o
     schema: Item,
     maxHeldBack,
     batchSize,
+    // Held as soon as it holds its share (by default, once it has for pauseAfter: 1 s).
+    pauseAfter: 0,
     logger: capturingLogger(),
     rdkafka: CONSUMER_TUNING,
   });

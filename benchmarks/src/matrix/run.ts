@@ -9,7 +9,8 @@
  * and BENCH_SCENARIOS (`;`-separated ids to keep), BENCH_SCALE (multiplies record counts), BENCH_OUT
  * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
  * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096) and BENCH_MAX_HELD_BACK (its
- * maxHeldBack, default the library's).
+ * maxHeldBack, default the library's), BENCH_RX_BASELINE (another built checkout whose defaults run as
+ * `rx-baseline`).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
  * results/<stem>-concurrency.svg. See benchmarks/README.md for the method.
@@ -100,15 +101,17 @@ interface Contender {
 }
 
 const node =
-  (file: string) =>
+  (file: string, dir = HERE) =>
   (config: RunConfig): readonly string[] => [
     process.execPath,
     ...nodeArgs,
     '--import',
     'tsx',
-    join(HERE, file),
+    join(dir, file),
     JSON.stringify(config),
   ];
+// BENCH_RX_BASELINE: the root of another rxkafka checkout (built), whose defaults run as `rx-baseline`.
+const rxBaseline = process.env['BENCH_RX_BASELINE'];
 // BENCH_NODE_ARGS: extra node flags for the Node contenders, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
 const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
 const GO_BIN = join(BENCH_DIR, '.bin', 'go-workerpool');
@@ -155,6 +158,19 @@ const CONTENDERS: readonly Contender[] = [
     scenarios: ALL,
     command: (c) => node('rx.ts')({ ...c, variant: 'defaults' }),
   },
+  // Only when asked for: a change measured against its parent in the same rounds.
+  ...(rxBaseline === undefined
+    ? []
+    : [
+        {
+          id: 'rx-baseline',
+          label: 'rxkafka baseline checkout',
+          describe: `the rx contender of the checkout at ${rxBaseline} (built), with its defaults`,
+          scenarios: ALL,
+          command: (c: RunConfig) =>
+            node('rx.ts', join(rxBaseline, 'benchmarks', 'src', 'matrix'))({ ...c, variant: 'defaults' }),
+        },
+      ]),
   {
     id: 'rx-window',
     label: 'rxkafka other replay bounds',

@@ -10,7 +10,7 @@ export class Backpressure<R, S> {
   #heldAt = performance.now();
   // Wakes the poll loop when a record settles while it waits for room.
   #onRoom: (() => void) | undefined;
-  // Records held back over every partition, as of the last poll.
+  // Records held back over every partition, as of the last fetch.
   #heldBack = 0;
 
   constructor(private readonly session: ConsumerSession<R, S>) {}
@@ -69,24 +69,37 @@ export class Backpressure<R, S> {
   }
 
   /**
-   * True when `part` holds its share of `maxHeldBack` (the limit over the assigned partitions) and the
-   * source holds the whole of it: records completed behind an unfinished older one, which a crash would
-   * process again. The partition then waits for its oldest record, and the others go on.
+   * True when `part` has held its share of `maxHeldBack` (the limit over the assigned partitions) for
+   * `pauseAfter`, still does, and the source holds the whole of it: records completed behind an
+   * unfinished older one, which a crash would process again. The partition then waits for its oldest
+   * record, and the others go on.
    */
   holdsBackTooMany(part: PartitionState): boolean {
-    const { settings, assignment } = this.session;
-    return (
-      part.offsets.heldBack * Math.max(1, assignment.size) >= settings.maxHeldBack &&
-      this.#heldBack >= settings.maxHeldBack
-    );
+    return part.heldBackTooLong && this.overHeldBackShare(part) && this.#heldBack >= this.session.settings.maxHeldBack;
+  }
+
+  private overHeldBackShare(part: PartitionState): boolean {
+    return part.offsets.heldBack * Math.max(1, this.session.assignment.size) >= this.session.settings.maxHeldBack;
   }
 
   /**
-   * Sums the held-back records over the partitions, per fetched batch rather than per record: in
-   * key order, partitions pass their share of `maxHeldBack` often, and each time the sum would walk them all.
+   * Sums the held-back records over the partitions, and notes which have held their share at every fetch
+   * for `pauseAfter`, per fetched batch rather than per record. With a sink, delivery reports complete a
+   * partition's records out of order all the time, so a share held back for a moment is normal and
+   * holding for it would cost a re-fetch for nothing; a hot key's head of line holds it for good.
    */
   countHeldBack(): void {
-    this.#heldBack = this.session.assignment.heldBackCount();
+    const { assignment, settings } = this.session;
+    const now = performance.now();
+    let total = 0;
+    for (const state of assignment.values()) {
+      total += state.offsets.heldBack;
+      if (this.overHeldBackShare(state)) state.overHeldBackShareSince ??= now;
+      else state.overHeldBackShareSince = undefined;
+      state.heldBackTooLong =
+        state.overHeldBackShareSince !== undefined && now - state.overHeldBackShareSince >= settings.pauseAfter;
+    }
+    this.#heldBack = total;
   }
 
   /** True when maxUncommitted is the only limit reached. */

@@ -50,11 +50,12 @@ export interface KafkaSourceOptions<R> {
   /**
    * Records completed behind an older, unfinished record of their partition (a slow record, or a busy
    * key ahead of it in key order): they cannot be committed until it finishes, so a crash processes
-   * them again. Once the source holds this many, a partition holding at least its share of them (this
-   * limit over the assigned partitions) stops fetching, and what it already fetched waits aside, until
-   * its oldest record finishes. The other partitions go on. Default: `maxInFlight` / 4 (1024). Unlike
-   * `maxUncommitted` it leaves records completed in order alone, so commit round trips never hold
-   * fetching back; it keeps a hot key's head of line from filling the replay window.
+   * them again. Once the source holds this many, a partition that has held at least its share of them
+   * (this limit over the assigned partitions) for `pauseAfter` stops fetching, and what it already
+   * fetched waits aside, until its oldest record finishes. The other partitions go on. Default:
+   * `maxInFlight` / 4 (1024). Unlike `maxUncommitted` it leaves records completed in order alone, so
+   * commit round trips never hold fetching back; it keeps a hot key's head of line from filling the
+   * replay window.
    */
   readonly maxHeldBack?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */

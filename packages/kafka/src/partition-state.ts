@@ -59,6 +59,10 @@ export class PartitionState implements WatchedPartition {
   headTicket: Ticket | undefined;
   headSince = 0;
   headWarned = false;
+  /** Since when (performance.now()) it has held its share of `maxHeldBack` at every fetch, if it does. */
+  overHeldBackShareSince: number | undefined;
+  /** It has held its share of `maxHeldBack` for `pauseAfter` (as of the last fetch): it may be held. */
+  heldBackTooLong = false;
 
   constructor(
     readonly topic: string,
@@ -130,13 +134,6 @@ export class Assignment {
 
   values(): IterableIterator<PartitionState> {
     return this.#states.values();
-  }
-
-  /** Records completed behind an older, unfinished record of their partition, over every partition. */
-  heldBackCount(): number {
-    let count = 0;
-    for (const state of this.#states.values()) count += state.offsets.heldBack;
-    return count;
   }
 
   /** Records fetched and not covered by a commit, over every partition. */
