@@ -95,6 +95,7 @@ export interface ContextInit<R, S> {
 }
 
 const noop = (): void => undefined;
+const NO_OUTPUTS: readonly OutputRecord[] = Object.freeze([]);
 
 /**
  * Runs a defer registered after its attempt's defers ran (e.g. by a handler that ignored the signal
@@ -123,9 +124,9 @@ export function isRecordContext(value: unknown): value is RecordContext<unknown,
 /** The concrete context. Internal fields are reachable only inside `@rxkafka/core`. */
 export class RecordContext<R, S> implements Context<R, S> {
   readonly [CONTEXT_BRAND] = true;
-  readonly outputs: OutputRecord[] = [];
-  /** Cleanups in registration order; run in reverse. */
-  readonly defers: DeferFn[] = [];
+  // Both made on first use: most records register no defer, and most emit one output.
+  #outputs: OutputRecord[] | undefined;
+  #defers: DeferFn[] | undefined;
   /** Created on first read of `signal`: most records never look at it. */
   #controller: AbortController | undefined;
   /** Set when the attempt is aborted before anyone read `signal`. */
@@ -181,8 +182,23 @@ export class RecordContext<R, S> implements Context<R, S> {
     return this.#controller.signal;
   }
 
+  get outputs(): readonly OutputRecord[] {
+    return this.#outputs ?? NO_OUTPUTS;
+  }
+
+  /** Cleanups in registration order; run in reverse. */
+  get defers(): DeferFn[] {
+    return (this.#defers ??= []);
+  }
+
+  /** Whether any defer is registered, without making the list. */
+  get hasDefers(): boolean {
+    return this.#defers !== undefined && this.#defers.length > 0;
+  }
+
   emit(output: OutputRecord): void {
-    this.outputs.push(output);
+    if (this.#outputs === undefined) this.#outputs = [output];
+    else this.#outputs.push(output);
   }
 
   defer(fn: DeferFn): void {

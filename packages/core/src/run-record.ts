@@ -183,17 +183,14 @@ function runAttempt<R, S, O>(
   const { ctx, settings } = attempt;
   for (const defer of settings.staticDefers) ctx.defer(defer);
   const outer = ctx.outerSignal;
-  // A synchronous end is returned as is; defers to await make it an Observable of `finish`ed results.
-  const ended = (result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): AttemptResult<R, S> | Observable<O> =>
-    result instanceof AttemptResult ? result : result.pipe(map(finish));
-  if (outer?.aborted === true) return ended(endAttempt(attempt, 'aborted', new AbortedError(outer.reason)));
+  if (outer?.aborted === true) return ended(endAttempt(attempt, 'aborted', new AbortedError(outer.reason)), finish);
   const { timeoutMs, scheduler } = settings;
   if (timeoutMs !== Number.POSITIVE_INFINITY) ctx.deadline = scheduler.now() + timeoutMs;
 
   const first = advance(attempt, 0);
   // A synchronous chain has its verdict already: straight to the defers.
-  if (first === 'ok' || first === 'break') return ended(endAttempt(attempt, first, undefined));
-  if (first instanceof HandlerError) return ended(endAttempt(attempt, 'failed', first));
+  if (first === 'ok' || first === 'break') return ended(endAttempt(attempt, first, undefined), finish);
+  if (first instanceof HandlerError) return ended(endAttempt(attempt, 'failed', first), finish);
 
   let verdict$ = handlersFrom(attempt, first);
   if (outer !== undefined) verdict$ = verdict$.pipe(abortWhen(outer));
@@ -207,6 +204,14 @@ function runAttempt<R, S, O>(
     );
   }
   return verdict$.pipe(thenDefers(attempt, finish));
+}
+
+/** A synchronous end is returned as is; defers to await make it an Observable of `finish`ed results. */
+function ended<R, S, O>(
+  result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>,
+  finish: (result: AttemptResult<R, S>) => O,
+): AttemptResult<R, S> | Observable<O> {
+  return result instanceof AttemptResult ? result : result.pipe(map(finish));
 }
 
 /**
@@ -412,7 +417,7 @@ function endAttempt<R, S>(
   handlerEnded(attempt, end, error);
   const handler = attempt.handlerName();
   // Most records register no defers and wait on nothing.
-  if (ctx.defers.length === 0 && !attempt.promisePending) {
+  if (!ctx.hasDefers && !attempt.promisePending) {
     ctx.closeDefers(end);
     return new AttemptResult(ctx, end, handler, error, NO_DEFER_ERRORS);
   }

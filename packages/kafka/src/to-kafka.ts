@@ -152,11 +152,12 @@ interface Pending<R, S> {
   /** Shared by the outputs of one outcome; undefined for the common single record. */
   readonly siblings: Siblings | undefined;
   /** The produce TracingChannel's message, while someone subscribes. */
-  readonly trace?: ProduceTrace;
+  readonly trace: ProduceTrace | undefined;
+  // Set from the start, so that setting them later does not grow the object (a property store per record).
   /** The producer generation that holds it; reports from a replaced producer are ignored. */
-  generation?: number;
+  generation: number;
   /** Delivery attempts that failed. */
-  failures?: number;
+  failures: number;
 }
 
 // How often delivery reports are served, and how soon a full local queue is retried.
@@ -276,7 +277,7 @@ class ProducerSession<R, S> {
     const { source } = record.outcome;
     this.settings.logger.warn(
       { event: 'producer.replaced', err: cause, record: describeRecord(source), resent: resend.length },
-      `delivery to ${record.topic} failed with ${cause.code} (retriable; attempt ${String(record.failures ?? 1)} of ` +
+      `delivery to ${record.topic} failed with ${cause.code} (retriable; attempt ${String(record.failures)} of ` +
         `${String(this.settings.deliveryAttempts)}): replacing the producer and producing ${String(resend.length)} ` +
         `outstanding records again`,
     );
@@ -385,7 +386,16 @@ class ProducerSession<R, S> {
       return;
     }
     const record = deadLetterRecord(outcome);
-    this.enqueue({ topic, partition: null, ...record, outcome, siblings: undefined });
+    this.enqueue({
+      topic,
+      partition: null,
+      ...record,
+      outcome,
+      siblings: undefined,
+      trace: undefined,
+      generation: 0,
+      failures: 0,
+    });
   }
 
   private settle(outcome: Outcome<R, S>): void {
@@ -444,7 +454,7 @@ class ProducerSession<R, S> {
     // A replaced producer's report: the record was handed to the current producer again.
     if (record.generation !== this.#generation || !this.#outstanding.has(record)) return;
     if (error !== undefined && error.retriable && !error.fatal && !this.#closing) {
-      record.failures = (record.failures ?? 0) + 1;
+      record.failures++;
       if (record.failures < this.settings.deliveryAttempts) {
         this.replaceProducer(error, record);
         return;
@@ -543,5 +553,8 @@ function pendingOutput<R, S>(
     headers: toNativeHeaders(output.headers),
     outcome,
     siblings,
+    trace: undefined,
+    generation: 0,
+    failures: 0,
   };
 }
