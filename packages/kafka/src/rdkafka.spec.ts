@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError, AuthorizationError, DeliveryError, KafkaError } from './errors.js';
-import { toKafkaError } from './rdkafka.js';
+import { isRefusal, toKafkaError } from './rdkafka.js';
 
 describe('toKafkaError', () => {
   it('names librdkafka codes and marks the retriable ones', () => {
@@ -72,5 +72,23 @@ describe('toKafkaError', () => {
   it('passes a KafkaError through unchanged', () => {
     const error = new KafkaError('m', 'ERR__STATE', -172, false, false);
     expect(toKafkaError(error, 'again')).toBe(error);
+  });
+});
+
+describe('isRefusal', () => {
+  it('takes the broker’s verdict on the credentials as a refusal, not a local failure of the exchange', () => {
+    expect(
+      isRefusal(
+        '[thrd:sasl_plaintext://127.0.0.1:9092/bootstrap]: SASL authentication error: Authentication failed during ' +
+          'authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256 (after 4ms in state AUTH_REQ)',
+      ),
+    ).toBe(true);
+    expect(
+      isRefusal('SASL authentication error: SaslAuthenticateRequest failed: Local: Broker transport failure'),
+    ).toBe(false);
+    expect(isRefusal('SASL authentication error: SaslAuthenticateResponse parsing failed: Local: Bad message')).toBe(
+      false,
+    );
+    expect(isRefusal('Connect to ipv4#127.0.0.1:9092 failed: Connection refused')).toBe(false);
   });
 });

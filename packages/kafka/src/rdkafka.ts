@@ -196,6 +196,8 @@ const CONNECT_ERROR_GRACE_MS = 250;
 interface NativeClient {
   connect(options: { timeout: number }, callback: (error: NativeError) => void): unknown;
   on(event: 'event.log', listener: (log: { severity: number; fac: string; message: string }) => void): unknown;
+  isConnected(): boolean;
+  disconnect(cb: () => void): unknown;
 }
 
 /**
@@ -204,15 +206,36 @@ interface NativeClient {
  * only after the connect has given up (CI saw them miss the grace above). Its log line of the refusal
  * arrives at once: that is the first sign, and the error event confirms it.
  */
+/**
+ * librdkafka's "SASL authentication error" line carries the broker's verdict, or a local failure of the
+ * exchange ("SaslAuthenticateRequest failed: Local: Broker transport failure", a response it could not
+ * parse), which is no verdict on the credentials and may heal.
+ */
+export function isRefusal(message: string): boolean {
+  return (
+    message.includes('SASL authentication error') &&
+    !message.includes('SaslAuthenticateRequest failed') &&
+    !message.includes('SaslAuthenticateResponse parsing failed')
+  );
+}
+
 class Refusal {
   error: KafkaError | undefined;
+  #onRefused: ((error: KafkaError) => void) | undefined;
 
   constructor(client: NativeClient, context: string) {
     client.on('event.log', (log) => {
-      if (this.error !== undefined || log.severity > 3 || !log.message.includes('SASL authentication error')) return;
+      if (this.error !== undefined || log.severity > 3 || !isRefusal(log.message)) return;
       const native = { code: CODES.ERRORS.ERR__AUTHENTICATION, message: log.message };
       this.error = toKafkaError(native, context, AuthenticationError);
+      this.#onRefused?.(this.error);
     });
+  }
+
+  /** Calls `listener` when the credentials are refused, or at once if they already were. */
+  whenRefused(listener: (error: KafkaError) => void): void {
+    this.#onRefused = listener;
+    if (this.error !== undefined) listener(this.error);
   }
 
   /** Keeps the first refusal: a later "authentication failure" event is replaced by it, which says why. */
@@ -225,13 +248,28 @@ class Refusal {
 
 function connectClient(client: NativeClient, timeoutMs: number, context: string, refusal: Refusal): Promise<void> {
   return new Promise((resolve, reject) => {
+    let settled = false;
+    // Refused credentials do not heal by waiting: fail now, not when the connect times out. The native
+    // connect cannot be cancelled and runs to its end; should it connect after all, it is disconnected.
+    refusal.whenRefused((error) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    });
     client.connect({ timeout: timeoutMs }, (error: NativeError) => {
       if (!error) {
+        if (settled) {
+          void disconnectClient(client);
+          return;
+        }
+        settled = true;
         resolve();
         return;
       }
+      if (settled) return;
       const converted = toKafkaError(error, context);
       setTimeout(() => {
+        settled = true;
         reject(refusal.error ?? converted);
       }, CONNECT_ERROR_GRACE_MS);
     });
