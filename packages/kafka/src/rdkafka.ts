@@ -201,12 +201,6 @@ interface NativeClient {
 }
 
 /**
- * Remembers the broker's refusal of the credentials: the real reason a connect fails. librdkafka queues
- * its error events until the client is polled, and nothing polls while connecting, so they may arrive
- * only after the connect has given up (CI saw them miss the grace above). Its log line of the refusal
- * arrives at once: that is the first sign, and the error event confirms it.
- */
-/**
  * librdkafka's "SASL authentication error" line carries the broker's verdict, or a local failure of the
  * exchange ("SaslAuthenticateRequest failed: Local: Broker transport failure", a response it could not
  * parse), which is no verdict on the credentials and may heal.
@@ -219,6 +213,12 @@ export function isRefusal(message: string): boolean {
   );
 }
 
+/**
+ * Remembers the broker's refusal of the credentials: the real reason a connect fails. librdkafka queues
+ * its error events until the client is polled, and nothing polls while connecting, so they may arrive
+ * only after the connect has given up (CI saw them miss the grace above). Its log line of the refusal
+ * arrives at once: that is the first sign, and the error event confirms it.
+ */
 class Refusal {
   error: KafkaError | undefined;
   #onRefused: ((error: KafkaError) => void) | undefined;
