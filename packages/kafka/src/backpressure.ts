@@ -10,7 +10,7 @@ export class Backpressure<R, S> {
   #heldAt = performance.now();
   // Wakes the poll loop when a record settles while it waits for room.
   #onRoom: (() => void) | undefined;
-  // Records held back over every partition, as of the last fetch.
+  // Records held back over every partition, as of the last count.
   #heldBack = 0;
 
   constructor(private readonly session: ConsumerSession<R, S>) {}
@@ -37,11 +37,21 @@ export class Backpressure<R, S> {
     return this.heldFull() || this.uncommittedFull();
   }
 
-  /** Records and bytes in flight or waiting aside are at `maxInFlight` or `maxInFlightBytes`. */
+  /**
+   * What counts against `maxInFlight`: records in flight, waiting aside, and done behind an unfinished
+   * older one of their partition. A crash processes the last again, so with them counted, what it
+   * replays beyond the commit lag stays within `maxInFlight` (docs/decisions.md 44).
+   */
+  recordsHeld(): number {
+    const { stats } = this.session;
+    return stats.inFlight + stats.waiting + this.#heldBack;
+  }
+
+  /** Records held or bytes in flight or waiting aside are at `maxInFlight` or `maxInFlightBytes`. */
   private heldFull(): boolean {
     const { stats, settings } = this.session;
     return (
-      stats.inFlight + stats.waiting >= settings.maxInFlight ||
+      this.recordsHeld() >= settings.maxInFlight ||
       stats.inFlightBytes + stats.waitingBytes >= settings.maxInFlightBytes
     );
   }
@@ -53,19 +63,19 @@ export class Backpressure<R, S> {
   /** Whether a record already fetched (waiting aside) may go downstream now. */
   hasRoomInFlight(): boolean {
     const { stats, settings } = this.session;
-    return stats.inFlight < settings.maxInFlight && stats.inFlightBytes < settings.maxInFlightBytes;
+    return stats.inFlight + this.#heldBack < settings.maxInFlight && stats.inFlightBytes < settings.maxInFlightBytes;
   }
 
   /**
-   * True when `part` holds at least its share of `maxInFlight` (the limit over the assigned partitions)
-   * while shares apply (`KafkaSource.sharesInFlight`). A consume batch comes from few partitions;
-   * without shares, in key mode a few partitions' keys take the whole budget while workers idle.
+   * True when `part` holds at least its share of `maxInFlight` (the limit over the assigned partitions),
+   * in flight or done behind its oldest unfinished record, while shares apply
+   * (`KafkaSource.sharesInFlight`). A consume batch comes from few partitions; without shares, in key
+   * mode a few partitions' keys take the whole budget while workers idle.
    */
   overShare(part: PartitionState): boolean {
     const { settings, assignment, source } = this.session;
-    return (
-      part.offsets.inFlight >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size)) && source.sharesInFlight
-    );
+    const held = part.offsets.inFlight + part.offsets.heldBack;
+    return held >= Math.ceil(settings.maxInFlight / Math.max(1, assignment.size)) && source.sharesInFlight;
   }
 
   /**
@@ -91,14 +101,19 @@ export class Backpressure<R, S> {
   countHeldBack(): void {
     const { assignment, settings } = this.session;
     const now = performance.now();
-    let total = 0;
     for (const state of assignment.values()) {
-      total += state.offsets.heldBack;
       if (this.overHeldBackShare(state)) state.overHeldBackShareSince ??= now;
       else state.overHeldBackShareSince = undefined;
       state.heldBackTooLong =
         state.overHeldBackShareSince !== undefined && now - state.overHeldBackShareSince >= settings.pauseAfter;
     }
+    this.sumHeldBack();
+  }
+
+  /** Sums the held-back records over the partitions: settles change them between fetches. */
+  sumHeldBack(): void {
+    let total = 0;
+    for (const state of this.session.assignment.values()) total += state.offsets.heldBack;
     this.#heldBack = total;
   }
 
@@ -140,7 +155,7 @@ export class Backpressure<R, S> {
     } else if (
       stats.paused &&
       session.accepting &&
-      stats.inFlight + stats.waiting <= maxInFlight * resumeAt &&
+      this.recordsHeld() <= maxInFlight * resumeAt &&
       stats.inFlightBytes + stats.waitingBytes <= maxInFlightBytes * resumeAt &&
       this.uncommittedCount() <= settings.maxUncommitted * resumeAt
     ) {

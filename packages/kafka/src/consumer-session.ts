@@ -148,7 +148,7 @@ export class ConsumerSession<R, S> {
       backpressure.apply(consumer);
       // Poll even while paused: rebalance and commit callbacks are only served inside consume.
       const room = Math.min(
-        maxInFlight - stats.inFlight - stats.waiting,
+        maxInFlight - backpressure.recordsHeld(),
         this.settings.maxUncommitted - backpressure.uncommittedCount(),
       );
       const max = stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);

@@ -106,6 +106,7 @@ export class Dispatcher<R, S> {
   dispatchWaiting(): void {
     const { session } = this;
     const { stats, backpressure } = session;
+    backpressure.sumHeldBack();
     for (const part of session.assignment.values()) {
       const { waiting } = part;
       if (waiting.length === 0) continue;

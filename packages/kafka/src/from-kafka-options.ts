@@ -31,8 +31,10 @@ export interface KafkaSourceOptions<R> {
   /** Raw value to schema input; it may return a Promise (e.g. a schema-registry lookup). Default: UTF-8 JSON. */
   readonly decode?: Decoder;
   /**
-   * Records handed downstream and not yet settled; at this count partitions pause. Default 4096: it must
-   * cover the pool (runChain's `concurrency`) and a sink's delivery latency (records wait for their
+   * Records handed downstream and not yet settled, plus records done behind an unfinished older record
+   * of their partition (which a crash would process again); at this count partitions pause. So a crash
+   * replays at most this many records beyond those completed since the last commit. Default 4096: it
+   * must cover the pool (runChain's `concurrency`) and a sink's delivery latency (records wait for their
    * delivery reports), or the pipeline idles at the limit.
    */
   readonly maxInFlight?: number;
@@ -42,9 +44,10 @@ export interface KafkaSourceOptions<R> {
    * Records fetched and not yet covered by a commit: in flight, completed behind a slower record of
    * their partition, or completed since the last commit. At this count the source waits (and pauses
    * after `pauseAfter`) as it does at `maxInFlight`, so after a crash at most this many records are
-   * processed again. When a slow record holds a partition's commit back, nothing more is fetched once
-   * the window is full, until it finishes. Default: 4 × `maxInFlight` (16,384), wide enough that commit
-   * round trips never hold fetching back (a window of `maxInFlight` cost up to 87% of the throughput).
+   * processed again. Records in flight and done behind a slower one already count against
+   * `maxInFlight`, so this adds a bound on those waiting for a commit. Default: 4 × `maxInFlight`
+   * (16,384), wide enough that commit round trips never hold fetching back (a window of `maxInFlight`
+   * cost up to 87% of the throughput).
    */
   readonly maxUncommitted?: number;
   /**
@@ -52,10 +55,10 @@ export interface KafkaSourceOptions<R> {
    * key ahead of it in key order): they cannot be committed until it finishes, so a crash processes
    * them again. Once the source holds this many, a partition that has held at least its share of them
    * (this limit over the assigned partitions) for `pauseAfter` stops fetching, and what it already
-   * fetched waits aside, until its oldest record finishes. The other partitions go on. Default:
-   * `maxInFlight` / 4 (1024). Unlike `maxUncommitted` it leaves records completed in order alone, so
-   * commit round trips never hold fetching back; it keeps a hot key's head of line from filling the
-   * replay window.
+   * fetched waits aside, until its oldest record finishes. The other partitions go on, with the rest of
+   * `maxInFlight` (which counts these records too). Default: `maxInFlight` / 4 (1024). Unlike
+   * `maxUncommitted` it leaves records completed in order alone, so commit round trips never hold
+   * fetching back.
    */
   readonly maxHeldBack?: number;
   /** Partitions resume once in-flight records and bytes fall below this fraction of the limits. Default 0.5. */

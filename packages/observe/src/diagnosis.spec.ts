@@ -63,6 +63,19 @@ describe('diagnose', () => {
     });
   });
 
+  it('a source paused at maxInFlight by records done behind a slow head is diagnosed by that record', () => {
+    const head = { offset: 0, released: false, heldBack: 19 };
+    const limit = { name: 'maxInFlight' as const, value: 20, max: 20 };
+    const paused = { ...base, paused: true, inFlight: 1, head, limit };
+    expect(diagnose(paused, thresholds).reason).toBe('paused by backpressure: maxInFlight holds (20 of 20)');
+    const oldest = { offset: 0, handler: 'hold', sinceMs: 12_000 };
+    expect(diagnose({ ...paused, oldest }, thresholds)).toMatchObject({
+      condition: 'slow-record',
+      reason:
+        'offset 0 has been in flight for 12.0 s, in handler hold; it holds the commit point back with 19 completed records behind it',
+    });
+  });
+
   it('paused by backpressure names the limit that holds', () => {
     const verdict = diagnose(
       { ...base, paused: true, inFlight: 1000, lag: 500, limit: { name: 'maxInFlight', value: 1000, max: 1000 } },

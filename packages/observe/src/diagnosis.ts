@@ -78,9 +78,11 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
     };
   }
   // Held behind its oldest record, the partition is diagnosed by that record (slow or not), whatever
-  // else holds the source: it is what the partition waits for.
+  // else holds the source: it is what the partition waits for. So is a slow head with records done
+  // behind it, which count against maxInFlight.
   const heldBehindHead = facts.paused && facts.waiting > 0 && facts.waitingFor === 'maxHeldBack' && head !== undefined;
   const slow = oldest !== undefined && oldest.sinceMs >= thresholds.slowRecordMs;
+  const slowHeadHoldsBack = slow && head !== undefined && head.offset === oldest.offset && head.heldBack > 0;
   if (heldBehindHead && !slow) {
     return {
       condition: 'paused',
@@ -90,7 +92,7 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
       problem: false,
     };
   }
-  if (facts.paused && !heldBehindHead) {
+  if (facts.paused && !heldBehindHead && !slowHeadHoldsBack) {
     const limit = facts.limit;
     return {
       condition: 'paused',

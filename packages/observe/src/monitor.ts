@@ -749,8 +749,9 @@ type Limit = NonNullable<Parameters<typeof diagnose>[0]['limit']>;
 /** The limit nearest to full (the first on a tie): the one that holds a paused source. */
 function fullestLimit(stats: WatchedSource['stats'], limits: WatchedSource['limits']): Limit {
   const candidates: Limit[] = [
-    // Records waiting aside count against the in-flight limits, as the source counts them.
-    { name: 'maxInFlight', value: stats.inFlight + stats.waiting, max: limits.maxInFlight },
+    // Records waiting aside (and, for maxInFlight, completed behind an unfinished older one) count
+    // against the in-flight limits, as the source counts them.
+    { name: 'maxInFlight', value: stats.inFlight + stats.waiting + stats.heldBack, max: limits.maxInFlight },
     { name: 'maxInFlightBytes', value: stats.inFlightBytes + stats.waitingBytes, max: limits.maxInFlightBytes },
     { name: 'maxUncommitted', value: stats.uncommitted, max: limits.maxUncommitted },
   ];
