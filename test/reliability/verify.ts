@@ -312,7 +312,9 @@ export function buildReport(
   for (const o of tail.outputs) {
     if (outputIds.has(o.id)) continue;
     outputIds.add(o.id);
-    if (kindOf(o.id) !== 'clean') misroute(`id ${String(o.id)} (${String(kindOf(o.id))}) in the output topic`);
+    const kind = kindOf(o.id);
+    if (kind === undefined || EXPECTED[kind] !== 'output')
+      misroute(`id ${String(o.id)} (${String(kind)}) in the output topic`);
   }
   const deadLetteredByReason: Record<string, number> = {};
   let missingHeaders = 0;

@@ -48,6 +48,8 @@ const config = {
   handlerMaxMs: int('REL_HANDLER_MAX_MS', 5),
   /** Per-attempt deadline; 0 = none. */
   timeoutMs: int('REL_TIMEOUT_MS', 0),
+  /** How long a record of kind 'slow' takes (then succeeds). */
+  slowMs: int('REL_SLOW_MS', 0),
   /** While this file exists, every handler call waits (a stalled downstream). */
   stallFile: process.env['REL_STALL_FILE'],
   /** librdkafka producer message.timeout.ms; 0 = librdkafka's default. */
@@ -118,6 +120,7 @@ const process_ = handler<InputRecord, Record<string, unknown>>('process', async 
     while (existsSync(config.stallFile)) await sleep(100, signal);
   }
   if (config.handlerMaxMs > 0) await sleep(Math.random() * config.handlerMaxMs, signal);
+  if (kind === 'slow') await sleep(config.slowMs, signal);
   if (kind === 'throw') throw new Error(`poison record ${String(id)}: the handler throws`);
   if (kind === 'hang')
     await new Promise((_resolve, reject) =>

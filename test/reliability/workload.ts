@@ -11,14 +11,14 @@ import { produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import { z } from 'zod';
 
 /** What the handler does with a record; `undecodable` and `schema` never reach a handler. */
-export type RecordKind = 'clean' | 'undecodable' | 'schema' | 'throw' | 'hang';
+export type RecordKind = 'clean' | 'undecodable' | 'schema' | 'throw' | 'hang' | 'slow';
 
 /** The input value of a decodable record. */
 export const InputRecord = z.object({
   id: z.number().int().nonnegative(),
   key: z.string(),
   seq: z.number().int().nonnegative(),
-  kind: z.enum(['clean', 'throw', 'hang']),
+  kind: z.enum(['clean', 'throw', 'hang', 'slow']),
   pad: z.string(),
 });
 export type InputRecord = z.infer<typeof InputRecord>;
@@ -42,6 +42,7 @@ export const EXPECTED: Record<RecordKind, { readonly reason: string; readonly ha
   schema: { reason: 'invalid', handler: 'decode:schema' },
   throw: { reason: 'failed', handler: 'process' },
   hang: { reason: 'timeout', handler: 'process' },
+  slow: 'output',
 };
 
 export interface PoisonMix {
@@ -50,6 +51,11 @@ export interface PoisonMix {
   readonly schema: number;
   readonly throw: number;
   readonly hang: number;
+  /**
+   * Not poison: records whose handler takes `REL_SLOW_MS` and succeeds. A run with them and no poison is
+   * the fair baseline for hanging records, which hold their key for the deadline whatever rxkafka does.
+   */
+  readonly slow?: number;
 }
 
 export const NO_POISON: PoisonMix = { undecodable: 0, schema: 0, throw: 0, hang: 0 };
@@ -130,6 +136,7 @@ export function planWorkload(options: WorkloadOptions, seqState = new Map<string
     else if (r < (edge += poison.schema)) kind = 'schema';
     else if (r < (edge += poison.throw)) kind = 'throw';
     else if (r < (edge += poison.hang)) kind = 'hang';
+    else if (r < (edge += poison.slow ?? 0)) kind = 'slow';
     kinds.push(kind);
     keyOf.push(key);
     seqOf.push(seq);
