@@ -612,6 +612,52 @@ describe('runChain', () => {
         ).not.toThrow();
       },
     );
+
+    it.each(['key', 'unordered'] as const)(
+      'rejects a maxQueued below what its source keeps in flight, when applied (%s)',
+      (ordering) => {
+        const source = Object.assign(new Observable<Context<Rec, State>>(), { limits: { maxInFlight: 20_000 } });
+        const apply = () => source.pipe(runChain<Rec, State>([], { ordering, maxQueued: 19_999 }));
+        expect(apply).toThrow(ConfigError);
+        expect(apply).toThrow(
+          "Invalid option `maxQueued`: expected at least the source's maxInFlight (20000), since that many " +
+            "records can wait for a worker or their key; raise maxQueued, or lower the source's maxInFlight, " +
+            'received 19999',
+        );
+        expect(() => source.pipe(runChain<Rec, State>([], { ordering, maxQueued: 20_000 }))).not.toThrow();
+      },
+    );
+
+    it.each(['key', 'unordered'] as const)(
+      "queues up to its source's maxInFlight by default, past 10,000, without overflowing (%s)",
+      (ordering) => {
+        const records = 15_000;
+        // Every record waits behind the first, whose handler never finishes (one key, one worker).
+        const source = Object.assign(
+          new Observable<Ctx>((subscriber) => {
+            for (let i = 0; i < records; i++) subscriber.next(ctx(String(i), 'k'));
+          }),
+          { limits: { maxInFlight: 20_000 } },
+        );
+        const never = handler<Rec, State>('never', () => new Promise<void>(() => undefined));
+        const gauges = new PoolGauges();
+        let failure: unknown;
+        const subscription = source
+          .pipe(runChain<Rec, State>([never], { ordering, concurrency: 1, gauges }))
+          .subscribe({ error: (error: unknown) => (failure = error) });
+        expect(failure).toBeUndefined();
+        expect(gauges.queued).toBe(records - 1);
+        subscription.unsubscribe();
+        // The same stream without a declared limit overflows the default 10,000.
+        new Observable<Ctx>((subscriber) => {
+          for (let i = 0; i < records; i++) subscriber.next(ctx(String(i), 'k'));
+        })
+          .pipe(runChain<Rec, State>([never], { ordering, concurrency: 1 }))
+          .subscribe({ error: (error: unknown) => (failure = error) })
+          .unsubscribe();
+        expect(failure).toMatchObject({ name: 'QueueOverflowError', maxQueued: 10_000 });
+      },
+    );
   });
 });
 

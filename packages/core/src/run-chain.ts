@@ -43,7 +43,11 @@ export interface RunChainOptions<R, S> {
    * settle before the defers run, in milliseconds (at most 2^31−1, or `Infinity`). Default 5000.
    */
   readonly deferTimeout?: number;
-  /** Most records waiting for a worker or their key before the stream errors. Default 10,000. */
+  /**
+   * Most records waiting for a worker or their key before the stream errors. Default 10,000, or, applied
+   * directly to a source with a larger `maxInFlight`, that: the source never hands out more. An explicit
+   * value below the source's `maxInFlight`, which it could overflow, is a `ConfigError`.
+   */
   readonly maxQueued?: number;
   /** Live pool counters, for metrics. */
   readonly gauges?: PoolGauges;
@@ -123,39 +127,58 @@ export function runChain<R, S>(
     if (isInvalidOutcome(input)) return new Ready<Outcome<R, S>>(input);
     return throwError(() => new TypeError('runChain: inputs must come from createContext() or be invalid outcomes'));
   };
-  const pool = {
-    concurrency: parsed.concurrency ?? 16,
-    maxQueued: parsed.maxQueued ?? 10_000,
-    gauges: parsed.gauges ?? new PoolGauges(),
-  };
+  const concurrency = parsed.concurrency ?? 16;
+  const gauges = parsed.gauges ?? new PoolGauges();
   const ordering = parsed.ordering ?? 'key';
-  const attach = (observable: Observable<ChainInput<R, S>>): void => {
+  // Checks the pool against a source that bounds what it hands out, tells the source, and sizes the queue.
+  const attach = (observable: Observable<ChainInput<R, S>>): Pool => {
     const source = observable as Partial<InFlightLimitedSource>;
-    checkPoolFitsSource(source, pool.concurrency);
-    source.chainAttached?.({
-      concurrency: pool.concurrency,
-      ordering,
-      gauges: pool.gauges,
-    });
+    checkPoolFitsSource(source, concurrency);
+    source.chainAttached?.({ concurrency, ordering, gauges });
+    return { concurrency, maxQueued: queueBound(source, parsed.maxQueued), gauges };
   };
   if (ordering === 'unordered') {
-    const unordered = mergeMapCounted((input: ChainInput<R, S>) => {
+    const projectObservable = (input: ChainInput<R, S>): Observable<Outcome<R, S>> => {
       const projected = project(input);
       return projected instanceof Ready ? of(projected.value) : projected;
-    }, pool);
-    return (source) => {
-      attach(source);
-      return unordered(source);
     };
+    return (source) => mergeMapCounted(projectObservable, attach(source))(source);
   }
   // mergeMapByKey, with its internals called directly so that synchronous records skip a subscription.
   const keyOf = orderingKey(ordering);
   return (source) => {
-    attach(source);
+    const pool = attach(source);
     return new Observable<Outcome<R, S>>((subscriber) =>
       mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
     );
   };
+}
+
+/** The worker pool of one application of runChain. */
+interface Pool {
+  readonly concurrency: number;
+  readonly maxQueued: number;
+  readonly gauges: PoolGauges;
+}
+
+const DEFAULT_MAX_QUEUED = 10_000;
+
+/**
+ * The pool's queue bound. A source that never hands out more than `maxInFlight` records can have nearly
+ * all of them waiting (in key order, behind one busy key), so by default the bound covers that; an
+ * explicit bound below it would fail the stream at the first burst, so it fails now instead.
+ */
+function queueBound(source: Partial<InFlightLimitedSource>, maxQueued: number | undefined): number {
+  const maxInFlight = source.limits?.maxInFlight;
+  if (typeof maxInFlight !== 'number') return maxQueued ?? DEFAULT_MAX_QUEUED;
+  if (maxQueued === undefined) return Math.max(DEFAULT_MAX_QUEUED, maxInFlight);
+  if (maxQueued >= maxInFlight) return maxQueued;
+  throw new ConfigError(
+    'maxQueued',
+    `at least the source's maxInFlight (${String(maxInFlight)}), since that many records can wait for a ` +
+      `worker or their key; raise maxQueued, or lower the source's maxInFlight`,
+    maxQueued,
+  );
 }
 
 /** A source that bounds the records it keeps in flight, as `fromKafka` does. */
@@ -194,7 +217,7 @@ function checkPoolFitsSource(source: Partial<InFlightLimitedSource>, concurrency
  */
 function mergeMapCounted<T, O>(
   project: (value: T) => Observable<O>,
-  { concurrency, maxQueued, gauges }: { concurrency: number; maxQueued: number; gauges: PoolGauges },
+  { concurrency, maxQueued, gauges }: Pool,
 ): OperatorFunction<T, O> {
   return (source) =>
     defer(() => {
