@@ -106,7 +106,6 @@ export class Dispatcher<R, S> {
   dispatchWaiting(): void {
     const { session } = this;
     const { stats, backpressure } = session;
-    backpressure.sumHeldBack();
     for (const part of session.assignment.values()) {
       const { waiting } = part;
       if (waiting.length === 0) continue;
@@ -190,6 +189,8 @@ export class Dispatcher<R, S> {
     this.#waitingScheduled = true;
     setImmediate(() => {
       this.#waitingScheduled = false;
+      // Settles since the poll loop last counted changed what is held back.
+      this.session.backpressure.sumHeldBack();
       this.dispatchWaiting();
     });
   }

@@ -77,22 +77,21 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
       problem: true,
     };
   }
-  // Held behind its oldest record, the partition is diagnosed by that record (slow or not), whatever
-  // else holds the source: it is what the partition waits for. So is a slow head with records done
-  // behind it, which count against maxInFlight.
+  // A paused partition that waits for a slow head is diagnosed by that record: held behind it at
+  // maxHeldBack, or with records done behind it filling maxInFlight.
   const heldBehindHead = facts.paused && facts.waiting > 0 && facts.waitingFor === 'maxHeldBack' && head !== undefined;
   const slow = oldest !== undefined && oldest.sinceMs >= thresholds.slowRecordMs;
-  const slowHeadHoldsBack = slow && head !== undefined && head.offset === oldest.offset && head.heldBack > 0;
-  if (heldBehindHead && !slow) {
-    return {
-      condition: 'paused',
-      reason:
-        `paused behind offset ${String(head.offset)}: ${String(head.heldBack)} completed records wait behind it ` +
-        `(its share of maxHeldBack; a crash would process them again); it fetches again once that record finishes`,
-      problem: false,
-    };
-  }
-  if (facts.paused && !heldBehindHead && !slowHeadHoldsBack) {
+  const headHoldsBack = head !== undefined && head.offset === oldest?.offset && head.heldBack > 0;
+  if (facts.paused && !(slow && (heldBehindHead || headHoldsBack))) {
+    if (heldBehindHead) {
+      return {
+        condition: 'paused',
+        reason:
+          `paused behind offset ${String(head.offset)}: ${String(head.heldBack)} completed records wait behind it ` +
+          `(its share of maxHeldBack; a crash would process them again); it fetches again once that record finishes`,
+        problem: false,
+      };
+    }
     const limit = facts.limit;
     return {
       condition: 'paused',
@@ -107,12 +106,13 @@ export function diagnose(facts: PartitionFacts, thresholds: DiagnosisThresholds)
   }
   if (oldest !== undefined && slow) {
     const where = oldest.handler === undefined ? 'waiting for a worker or its key' : `in handler ${oldest.handler}`;
-    const behind = head !== undefined && head.offset === oldest.offset && head.heldBack > 0;
     return {
       condition: 'slow-record',
       reason:
         `offset ${String(oldest.offset)} has been in flight for ${s(oldest.sinceMs)}, ${where}` +
-        (behind ? `; it holds the commit point back with ${String(head.heldBack)} completed records behind it` : ''),
+        (headHoldsBack
+          ? `; it holds the commit point back with ${String(head.heldBack)} completed records behind it`
+          : ''),
       problem: true,
     };
   }
