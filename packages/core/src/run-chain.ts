@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
 import { ConfigError, QueueOverflowError } from './errors.js';
 import type { ChainHandler, Handler } from './handler.js';
+import { innerSubscriptionsInSet } from './inner-subscriptions-in-set.js';
 import { mergeByKeyInternals, Ready } from './merge-by-key-internals.js';
 import { PoolGauges } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
@@ -212,7 +213,8 @@ function checkPoolFitsSource(source: Partial<InFlightLimitedSource>, concurrency
 }
 
 /**
- * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded).
+ * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded), its
+ * inner subscriptions kept in a `Set` (decisions 46).
  * Only for projections that emit exactly one value, last, as runChain's records do.
  */
 function mergeMapCounted<T, O>(
@@ -237,6 +239,7 @@ function mergeMapCounted<T, O>(
           if (active > gauges.peakActive) gauges.peakActive = active;
           return project(value);
         }, concurrency),
+        innerSubscriptionsInSet(),
         // Each record emits exactly one outcome, as its last value: its worker is then free.
         tap(() => {
           gauges.active = --active;
