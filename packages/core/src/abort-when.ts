@@ -43,8 +43,13 @@ export function abortWhen<T>(signal: AbortSignal): MonoTypeOperatorFunction<T> {
  */
 const waiting = new WeakMap<AbortSignal, Set<() => void>>();
 
+/** How many callbacks wait on `signal` (for tests: each record leaves when it ends). */
+export function abortWaiters(signal: AbortSignal): number {
+  return waiting.get(signal)?.size ?? 0;
+}
+
 /** Calls `callback` once when `signal` aborts; the returned function cancels that. */
-function onAbort(signal: AbortSignal, callback: () => void): () => void {
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
   let callbacks = waiting.get(signal);
   if (callbacks === undefined) {
     const created = new Set<() => void>();

@@ -1,4 +1,5 @@
-import { Observable, Subscription, type MonoTypeOperatorFunction, type Observer, type Subscriber } from 'rxjs';
+import { Observable, Subscription, type MonoTypeOperatorFunction, type Subscriber } from 'rxjs';
+import { DirectSubscriber } from './direct-subscriber.js';
 
 /**
  * Mirrors the source, and gives the operator before it a subscriber that keeps the subscriptions
@@ -18,25 +19,23 @@ export function innerSubscriptionsInSet<T>(): MonoTypeOperatorFunction<T> {
 }
 
 /** A subscriber whose added subscriptions leave it in O(1) when they end. */
-class SetParent<T> extends Subscription implements Observer<T> {
+class SetParent<T> extends DirectSubscriber<T> {
   readonly #children = new Set<Subscription>();
 
   constructor(private readonly downstream: Subscriber<T>) {
     super();
   }
 
-  next(value: T): void {
+  protected onNext(value: T): void {
     this.downstream.next(value);
   }
 
-  error(error: unknown): void {
+  protected onError(error: unknown): void {
     this.downstream.error(error);
-    this.unsubscribe();
   }
 
-  complete(): void {
+  protected onComplete(): void {
     this.downstream.complete();
-    this.unsubscribe();
   }
 
   override add(teardown: Parameters<Subscription['add']>[0]): void {

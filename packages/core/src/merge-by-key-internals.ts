@@ -1,4 +1,5 @@
 import { from, type Observable, type ObservableInput, type Subscriber, type Subscription } from 'rxjs';
+import { DirectSubscriber } from './direct-subscriber.js';
 import { Deque } from './deque.js';
 import { QueueOverflowError } from './errors.js';
 import type { PoolGauges } from './merge-map-by-key.js';
@@ -10,6 +11,36 @@ import type { PoolGauges } from './merge-map-by-key.js';
  */
 export class Ready<O> {
   constructor(readonly value: O) {}
+}
+
+/** What an inner subscription of the pool reports to. */
+interface InnerHost<O> {
+  readonly subscriber: Subscriber<O>;
+  readonly running: Set<Subscription>;
+  readonly finished: (key: unknown) => void;
+}
+
+/** One value's inner subscription: its outputs go downstream; its completion frees its worker and key. */
+class KeyedInner<O> extends DirectSubscriber<O> {
+  constructor(
+    private readonly host: InnerHost<O>,
+    private readonly key: unknown,
+  ) {
+    super();
+  }
+
+  protected onNext(output: O): void {
+    this.host.subscriber.next(output);
+  }
+
+  protected onError(error: unknown): void {
+    this.host.subscriber.error(error);
+  }
+
+  protected onComplete(): void {
+    this.host.running.delete(this);
+    this.host.finished(this.key);
+  }
 }
 
 /** Sentinel key for values with no ordering constraint. */
@@ -62,27 +93,10 @@ export function mergeByKeyInternals<T, O>(
       finished(key);
       return;
     }
-    const inner = from(projected);
-    // True once this inner completed.
-    let done = false;
-    // Known once subscribe() returns; an inner that completes synchronously never needs it.
-    let subscription: Subscription | undefined = undefined;
-    subscription = inner.subscribe({
-      next: (output) => {
-        subscriber.next(output);
-      },
-      error: (error: unknown) => {
-        subscriber.error(error);
-      },
-      complete: () => {
-        done = true;
-        if (subscription !== undefined) running.delete(subscription);
-        finished(key);
-      },
-    });
-    // An inner that completed synchronously has already released its worker.
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
-    if (!done) running.add(subscription);
+    const inner = new KeyedInner(host, key);
+    // Added first: an inner that completes synchronously leaves the set at once.
+    running.add(inner);
+    from(projected).subscribe(inner);
   };
 
   // A value's work is over: free its worker and let its key's next value run.
@@ -146,6 +160,9 @@ export function mergeByKeyInternals<T, O>(
     ready.push({ value, key });
     enqueued();
   };
+
+  // What each inner subscription reports to.
+  const host: InnerHost<O> = { subscriber, running, finished };
 
   const sourceSubscription = source.subscribe({
     next: (value) => {

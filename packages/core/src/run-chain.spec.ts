@@ -14,6 +14,7 @@ import {
 import { TestScheduler } from 'rxjs/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher, testContext } from '@rxkafka/testing';
+import { abortWaiters } from './abort-when.js';
 import type { AttemptEnd, Context } from './context.js';
 import {
   AbortedError,
@@ -1070,15 +1071,39 @@ describe('runChain: user code that breaks ends only its own record', () => {
           runChain(chain, { retry: { maxAttempts: 2, initialDelay: 10 }, ordering: 'unordered' }),
         );
         // Three records wait on the signal through one listener (abortWhen fans out to them).
-        testScheduler.schedule(() => expect(listeners()).toBe(1), 2);
+        testScheduler.schedule(() => {
+          expect(listeners()).toBe(1);
+          expect(abortWaiters(controller.signal)).toBe(3);
+        }, 2);
         expectObservable(outcomes, '^--!').toBe('----');
       });
       expect(listeners()).toBe(1);
+      expect(abortWaiters(controller.signal)).toBe(0);
       // The records left it: an abort now reaches none of them (nothing throws, nothing is emitted).
       expect(() => {
         controller.abort(new Error('late'));
       }).not.toThrow();
     }
+  });
+
+  it('a record that ends leaves the outer signal, whether its handler finished, failed or timed out', () => {
+    const { controller } = countingSignal();
+    testScheduler.run(({ cold, expectObservable }) => {
+      const chain = [
+        handler<Rec, State>('work', (c) =>
+          c.record.id === 'fail' ? cold('--#') : c.record.id === 'slow' ? cold('--------------------|') : cold('--|'),
+        ),
+      ];
+      const context = (id: string) => testContext<Rec, State>({ id }, { signal: controller.signal });
+      const source = cold('(abc|)', { a: context('ok'), b: context('fail'), c: context('slow') });
+      const kinds = source.pipe(
+        runChain(chain, { ordering: 'unordered', timeout: 8 }),
+        map((o) => o.kind),
+      );
+      testScheduler.schedule(() => expect(abortWaiters(controller.signal)).toBe(3), 1);
+      expectObservable(kinds).toBe('--(of)--(t|)', { o: 'ok', f: 'failed', t: 'timeout' });
+    });
+    expect(abortWaiters(controller.signal)).toBe(0);
   });
 
   it('a context not made by createContext is a TypeError that says so', () => {

@@ -13,9 +13,11 @@ import {
   timer,
   type OperatorFunction,
   type SchedulerLike,
+  type Subscriber,
   type Subscription,
 } from 'rxjs';
-import { abortWhen } from './abort-when.js';
+import { abortWhen, onAbort } from './abort-when.js';
+import { DirectSubscriber } from './direct-subscriber.js';
 import { Ready } from './merge-by-key-internals.js';
 import type { AttemptEnd, Context, DeferFn, RecordContext } from './context.js';
 import { NO_DEFER_ERRORS, runDefers } from './defers.js';
@@ -192,8 +194,7 @@ function runAttempt<R, S, O>(
   if (first === 'ok' || first === 'break') return ended(endAttempt(attempt, first, undefined), finish);
   if (first instanceof HandlerError) return ended(endAttempt(attempt, 'failed', first), finish);
 
-  let verdict$ = handlersFrom(attempt, first);
-  if (outer !== undefined) verdict$ = verdict$.pipe(abortWhen(outer));
+  let verdict$ = handlersFrom(attempt, first, outer);
   if (timeoutMs !== Number.POSITIVE_INFINITY) {
     verdict$ = verdict$.pipe(
       timeout({
@@ -225,41 +226,68 @@ function thenDefers<R, S, O>(
 ): OperatorFunction<Verdict, O> {
   return (verdict$) =>
     new Observable<O>((subscriber) => {
-      // The defers step, once the chain has ended.
-      let defers: Subscription | undefined;
-      const end = (result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): void => {
-        if (result instanceof AttemptResult) {
-          subscriber.next(finish(result));
-          subscriber.complete();
-        } else {
-          defers = result.subscribe({
-            next: (value) => {
-              subscriber.next(finish(value));
-            },
-            complete: () => {
-              subscriber.complete();
-            },
-          });
-        }
-      };
-      const chain = verdict$.subscribe({
-        next: (verdict) => {
-          end(endAttempt(attempt, verdict, undefined));
-        },
-        error: (error: unknown) => {
-          if (error instanceof DeadlineExceededError) end(endAttempt(attempt, 'timeout', error));
-          else if (error instanceof AbortedError) end(endAttempt(attempt, 'aborted', error));
-          else end(endAttempt(attempt, 'failed', asHandlerError(attempt, error)));
-        },
-      });
+      const ending = new ChainEnding(attempt, finish, subscriber);
+      verdict$.subscribe(ending);
       return () => {
-        chain.unsubscribe();
-        defers?.unsubscribe();
-        if (attempt.ended) return;
-        const aborted = endAttempt(attempt, 'aborted', new AbortedError('unsubscribed'));
-        if (!(aborted instanceof AttemptResult)) aborted.subscribe();
+        ending.teardown();
       };
     });
+}
+
+/** Waits for the chain's verdict or failure, then ends the attempt and emits its result. */
+class ChainEnding<R, S, O> extends DirectSubscriber<Verdict> {
+  // The defers step, once the chain has ended with defers to await.
+  #defers: Subscription | undefined;
+
+  constructor(
+    private readonly attempt: Attempt<R, S>,
+    private readonly finish: (result: AttemptResult<R, S>) => O,
+    private readonly subscriber: Subscriber<O>,
+  ) {
+    super();
+  }
+
+  protected onNext(verdict: Verdict): void {
+    this.end(endAttempt(this.attempt, verdict, undefined));
+  }
+
+  protected onError(error: unknown): void {
+    const { attempt } = this;
+    if (error instanceof DeadlineExceededError) this.end(endAttempt(attempt, 'timeout', error));
+    else if (error instanceof AbortedError) this.end(endAttempt(attempt, 'aborted', error));
+    else this.end(endAttempt(attempt, 'failed', asHandlerError(attempt, error)));
+  }
+
+  protected onComplete(): void {
+    // The verdict came first; nothing is left to do.
+  }
+
+  private end(result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): void {
+    const { subscriber, finish } = this;
+    if (result instanceof AttemptResult) {
+      subscriber.next(finish(result));
+      subscriber.complete();
+      return;
+    }
+    this.#defers = result.subscribe({
+      next: (value) => {
+        subscriber.next(finish(value));
+      },
+      complete: () => {
+        subscriber.complete();
+      },
+    });
+  }
+
+  /** Unsubscribed: the chain is cancelled; an attempt that had not ended ends aborted, its defers run. */
+  teardown(): void {
+    this.unsubscribe();
+    this.#defers?.unsubscribe();
+    const { attempt } = this;
+    if (attempt.ended) return;
+    const aborted = endAttempt(attempt, 'aborted', new AbortedError('unsubscribed'));
+    if (!(aborted instanceof AttemptResult)) aborted.subscribe();
+  }
 }
 
 /** A handler's result that must be waited for: an Observable, a PromiseLike, or a plain operator. */
@@ -313,85 +341,132 @@ function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | Handler
 /**
  * The rest of a chain that went asynchronous: each pending result is subscribed in turn (handlers
  * never overlap within a record), the synchronous handlers between them run in `advance`'s loop.
- * Emits the verdict, or errors with the handler's failure. Unsubscribing cancels the running step.
+ * Emits the verdict, or errors with the handler's failure, or with an `AbortedError` when `outer`
+ * aborts (as `abortWhen` does; one Observable per record fewer). Unsubscribing cancels the running step.
  */
-function handlersFrom<R, S>(attempt: Attempt<R, S>, first: Pending): Observable<Verdict> {
+function handlersFrom<R, S>(
+  attempt: Attempt<R, S>,
+  first: Pending,
+  outer: AbortSignal | undefined,
+): Observable<Verdict> {
   return new Observable<Verdict>((subscriber) => {
-    // The step running now.
-    let running: Subscription | undefined;
-    // The step's verdict is in: stop, fail, or run the handlers after it.
-    const stepDone = (pending: Pending, broke: boolean): void => {
-      const next = broke ? 'break' : advance(attempt, pending.index + 1);
-      if (next instanceof Pending) {
-        follow(next);
-      } else if (next instanceof HandlerError) {
-        subscriber.error(next);
-      } else {
-        subscriber.next(next);
-        subscriber.complete();
-      }
-    };
-    const stepFailed = (error: unknown): void => {
-      subscriber.error(asHandlerError(attempt, error));
-    };
-    const follow = (pending: Pending): void => {
-      const { result } = pending;
-      if (!isObservable(result)) {
-        // A Promise needs no Observable of its own. Only its first settlement counts (a hand-made
-        // thenable may call back twice, synchronously, or throw from `then`); the attempt learns of it
-        // even after the record stopped waiting (deadline, abort), so its defers can wait for it.
-        let settled = false;
-        const onValue = (value: unknown): void => {
-          if (settled) return;
-          settled = true;
-          promiseSettled(attempt);
-          if (!subscriber.closed) stepDone(pending, value === BREAK);
-        };
-        const onError = (error: unknown): void => {
-          if (settled) return;
-          settled = true;
-          promiseSettled(attempt);
-          if (!subscriber.closed) stepFailed(error);
-        };
-        attempt.promisePending = true;
-        try {
-          result.then(onValue, onError);
-        } catch (error) {
-          onError(error);
-        }
-        return;
-      }
-      // The step's last value, and whether it emitted at all.
-      let last: unknown;
-      let emitted = false;
-      let done = false;
-      const subscription = result.subscribe({
-        next: (value) => {
-          last = value;
-          emitted = true;
-        },
-        error: (error: unknown) => {
-          done = true;
-          stepFailed(error);
-        },
-        complete: () => {
-          done = true;
-          // An operator continues by passing on its context: anything else is a clear failure.
-          if (pending.isOperator && emitted && last !== attempt.ctx) {
-            stepFailed(new TypeError(notTheContext(attempt.handlerName(), last)));
-          } else {
-            stepDone(pending, pending.isOperator ? !emitted : last === BREAK);
-          }
-        },
+    if (outer?.aborted === true) {
+      subscriber.error(new AbortedError(outer.reason));
+      return undefined;
+    }
+    const steps = new HandlerSteps(attempt, subscriber);
+    // Listening first: a handler may abort the signal itself, synchronously.
+    if (outer !== undefined) {
+      steps.stopListening = onAbort(outer, () => {
+        subscriber.error(new AbortedError(outer.reason));
       });
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set synchronously inside subscribe()
-      if (!done) running = subscription;
-    };
-    follow(first);
-    return () => {
-      running?.unsubscribe();
-    };
+    }
+    steps.follow(first);
+    return steps;
   });
+}
+
+/** The handlers of one attempt after the first that went asynchronous, as `handlersFrom` runs them. */
+class HandlerSteps<R, S> {
+  // The step running now, if it is an Observable.
+  running: Subscription | undefined;
+  // Leaves the outer signal's waiters, if it listens.
+  stopListening: (() => void) | undefined;
+
+  constructor(
+    readonly attempt: Attempt<R, S>,
+    readonly subscriber: Subscriber<Verdict>,
+  ) {}
+
+  /** The teardown: cancels the running step and stops listening. */
+  unsubscribe(): void {
+    this.running?.unsubscribe();
+    this.stopListening?.();
+  }
+
+  /** The step's verdict is in: stop, fail, or run the handlers after it. */
+  stepDone(pending: Pending, broke: boolean): void {
+    const next = broke ? 'break' : advance(this.attempt, pending.index + 1);
+    if (next instanceof Pending) {
+      this.follow(next);
+    } else if (next instanceof HandlerError) {
+      this.subscriber.error(next);
+    } else {
+      this.subscriber.next(next);
+      this.subscriber.complete();
+    }
+  }
+
+  stepFailed(error: unknown): void {
+    this.subscriber.error(asHandlerError(this.attempt, error));
+  }
+
+  follow(pending: Pending): void {
+    const { result } = pending;
+    const { attempt, subscriber } = this;
+    if (!isObservable(result)) {
+      // A Promise needs no Observable of its own. Only its first settlement counts (a hand-made
+      // thenable may call back twice, synchronously, or throw from `then`); the attempt learns of it
+      // even after the record stopped waiting (deadline, abort), so its defers can wait for it.
+      let settled = false;
+      const onValue = (value: unknown): void => {
+        if (settled) return;
+        settled = true;
+        promiseSettled(attempt);
+        if (!subscriber.closed) this.stepDone(pending, value === BREAK);
+      };
+      const onError = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        promiseSettled(attempt);
+        if (!subscriber.closed) this.stepFailed(error);
+      };
+      attempt.promisePending = true;
+      try {
+        result.then(onValue, onError);
+      } catch (error) {
+        onError(error);
+      }
+      return;
+    }
+    const step = new StepSubscriber(this, pending);
+    this.running = step;
+    result.subscribe(step);
+  }
+}
+
+/** One Observable step of a chain: keeps its last value, and passes its verdict on when it completes. */
+class StepSubscriber<R, S> extends DirectSubscriber<unknown> {
+  // The step's last value, and whether it emitted at all.
+  #last: unknown;
+  #emitted = false;
+
+  constructor(
+    private readonly steps: HandlerSteps<R, S>,
+    private readonly pending: Pending,
+  ) {
+    super();
+  }
+
+  protected onNext(value: unknown): void {
+    this.#last = value;
+    this.#emitted = true;
+  }
+
+  protected onError(error: unknown): void {
+    this.steps.stepFailed(error);
+  }
+
+  protected onComplete(): void {
+    const { steps, pending } = this;
+    const emitted = this.#emitted;
+    // An operator continues by passing on its context: anything else is a clear failure.
+    if (pending.isOperator && emitted && this.#last !== steps.attempt.ctx) {
+      steps.stepFailed(new TypeError(notTheContext(steps.attempt.handlerName(), this.#last)));
+    } else {
+      steps.stepDone(pending, pending.isOperator ? !emitted : this.#last === BREAK);
+    }
+  }
 }
 
 /** A handler's Promise settled: an attempt waiting for it (after a timeout or abort) may go on. */
