@@ -1,4 +1,4 @@
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction, type Subscriber } from 'rxjs';
 import { AbortedError } from './errors.js';
 
 /**
@@ -21,19 +21,27 @@ import { AbortedError } from './errors.js';
 export function abortWhen<T>(signal: AbortSignal): MonoTypeOperatorFunction<T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      if (signal.aborted) {
-        subscriber.error(new AbortedError(signal.reason));
-        return undefined;
-      }
-      subscriber.add(
-        onAbort(signal, () => {
-          subscriber.error(new AbortedError(signal.reason));
-        }),
-      );
+      const stopListening = errorOnAbort(signal, subscriber);
+      if (stopListening === undefined) return undefined;
+      subscriber.add(stopListening);
       // A source may abort the signal itself, synchronously, before it waits on anything.
       source.subscribe(subscriber);
       return undefined;
     });
+}
+
+/**
+ * Errors `subscriber` with an `AbortedError` carrying the reason when `signal` aborts: at once if it
+ * already has (and returns `undefined`), else then; the returned function stops listening.
+ */
+export function errorOnAbort(signal: AbortSignal, subscriber: Subscriber<unknown>): (() => void) | undefined {
+  if (signal.aborted) {
+    subscriber.error(new AbortedError(signal.reason));
+    return undefined;
+  }
+  return onAbort(signal, () => {
+    subscriber.error(new AbortedError(signal.reason));
+  });
 }
 
 /**
@@ -49,7 +57,7 @@ export function abortWaiters(signal: AbortSignal): number {
 }
 
 /** Calls `callback` once when `signal` aborts; the returned function cancels that. */
-export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
   let callbacks = waiting.get(signal);
   if (callbacks === undefined) {
     const created = new Set<() => void>();

@@ -634,12 +634,11 @@ describe('runChain', () => {
       (ordering) => {
         const records = 15_000;
         // Every record waits behind the first, whose handler never finishes (one key, one worker).
-        const source = Object.assign(
+        const burst = () =>
           new Observable<Ctx>((subscriber) => {
             for (let i = 0; i < records; i++) subscriber.next(ctx(String(i), 'k'));
-          }),
-          { limits: { maxInFlight: 20_000 } },
-        );
+          });
+        const source = Object.assign(burst(), { limits: { maxInFlight: 20_000 } });
         const never = handler<Rec, State>('never', () => new Promise<void>(() => undefined));
         const gauges = new PoolGauges();
         let failure: unknown;
@@ -650,9 +649,7 @@ describe('runChain', () => {
         expect(gauges.queued).toBe(records - 1);
         subscription.unsubscribe();
         // The same stream without a declared limit overflows the default 10,000.
-        new Observable<Ctx>((subscriber) => {
-          for (let i = 0; i < records; i++) subscriber.next(ctx(String(i), 'k'));
-        })
+        burst()
           .pipe(runChain<Rec, State>([never], { ordering, concurrency: 1 }))
           .subscribe({ error: (error: unknown) => (failure = error) })
           .unsubscribe();

@@ -16,7 +16,7 @@ import {
   type Subscriber,
   type Subscription,
 } from 'rxjs';
-import { abortWhen, onAbort } from './abort-when.js';
+import { abortWhen, errorOnAbort } from './abort-when.js';
 import { DirectSubscriber } from './direct-subscriber.js';
 import { Ready } from './merge-by-key-internals.js';
 import type { AttemptEnd, Context, DeferFn, RecordContext } from './context.js';
@@ -350,17 +350,13 @@ function handlersFrom<R, S>(
   outer: AbortSignal | undefined,
 ): Observable<Verdict> {
   return new Observable<Verdict>((subscriber) => {
-    if (outer?.aborted === true) {
-      subscriber.error(new AbortedError(outer.reason));
-      return undefined;
-    }
-    const steps = new HandlerSteps(attempt, subscriber);
     // Listening first: a handler may abort the signal itself, synchronously.
+    let stopListening: (() => void) | undefined;
     if (outer !== undefined) {
-      steps.stopListening = onAbort(outer, () => {
-        subscriber.error(new AbortedError(outer.reason));
-      });
+      stopListening = errorOnAbort(outer, subscriber);
+      if (stopListening === undefined) return undefined;
     }
+    const steps = new HandlerSteps(attempt, subscriber, stopListening);
     steps.follow(first);
     return steps;
   });
@@ -370,12 +366,12 @@ function handlersFrom<R, S>(
 class HandlerSteps<R, S> {
   // The step running now, if it is an Observable.
   running: Subscription | undefined;
-  // Leaves the outer signal's waiters, if it listens.
-  stopListening: (() => void) | undefined;
 
   constructor(
     readonly attempt: Attempt<R, S>,
     readonly subscriber: Subscriber<Verdict>,
+    /** Leaves the outer signal's waiters, if it listens. */
+    private readonly stopListening: (() => void) | undefined,
   ) {}
 
   /** The teardown: cancels the running step and stops listening. */
