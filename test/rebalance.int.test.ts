@@ -85,12 +85,11 @@ test('a consumer joining mid-run and then leaving loses nothing and duplicates n
   }
 
   const one = member('one');
-  // One's in-flight count just before its first revoke completed: proof that it was busy then.
+  // One's in-flight count when its first revoke began: proof that it was busy then.
   let oneInFlightAtRevoke: number | undefined;
-  let lastInFlight = 0;
   const sampler = setInterval(() => {
-    if (one.source.stats.revoked > 0) oneInFlightAtRevoke ??= lastInFlight;
-    lastInFlight = one.source.stats.inFlight;
+    if (one.source.partitions().some((partition) => partition.revoking))
+      oneInFlightAtRevoke ??= one.source.stats.inFlight;
   }, 2);
   let two: ReturnType<typeof member> | undefined;
   try {

@@ -1,6 +1,6 @@
 import type { ConsumerSession } from './consumer-session.js';
 import { publish } from './diagnostics.js';
-import type { KafkaError } from './errors.js';
+import { KafkaError } from './errors.js';
 import type { PartitionState } from './partition-state.js';
 import type { TopicPartitionOffset } from './rdkafka.js';
 
@@ -36,6 +36,8 @@ export class Commits<R, S> {
   #commitTimer: NodeJS.Timeout | undefined;
   // performance.now() when the pending asynchronous commit was sent.
   #commitSentAt = 0;
+  // commitAndWait() calls waiting for the next commit result (undefined when the session tore down).
+  #resultWaiters: ((result: KafkaError | 'ok' | undefined) => void)[] = [];
 
   constructor(private readonly session: ConsumerSession<R, S>) {}
 
@@ -47,8 +49,10 @@ export class Commits<R, S> {
     this.#commitTimer.unref();
   }
 
+  /** Stops the periodic commits and releases every commitAndWait() (the poll loop ends with the session). */
   cancel(): void {
     clearInterval(this.#commitTimer);
+    this.#settleWaiters(undefined);
   }
 
   /** A record of `part` completed; `moved` says whether the partition's commit point moved. */
@@ -63,10 +67,16 @@ export class Commits<R, S> {
   }
 
   commitAsync(): void {
-    const { consumer, assignment } = this.session;
-    if (consumer === undefined || this.#commitPending || this.session.tornDown) return;
-    const offsets = uncommitted([...assignment.values()].filter((state) => !state.revoking));
-    if (offsets.length === 0) return;
+    if (this.#commitPending) return;
+    this.#send([...this.session.assignment.values()].filter((state) => !state.revoking));
+  }
+
+  /** Sends an asynchronous commit of what `states` completed; false if there was nothing to send. */
+  #send(states: readonly PartitionState[]): boolean {
+    const { consumer } = this.session;
+    if (consumer === undefined || this.session.tornDown) return false;
+    const offsets = uncommitted(states);
+    if (offsets.length === 0) return false;
     this.#doneSinceCommit = 0;
     this.#commitPending = true;
     this.#commitSentAt = performance.now();
@@ -75,7 +85,9 @@ export class Commits<R, S> {
     } catch (error) {
       this.#commitPending = false;
       this.failed(error as KafkaError);
+      this.#settleWaiters(error as KafkaError);
     }
+    return true;
   }
 
   /** The result of an asynchronous commit. */
@@ -83,6 +95,7 @@ export class Commits<R, S> {
     this.#commitPending = false;
     if (error !== undefined) {
       this.failed(error);
+      this.#settleWaiters(error);
       return;
     }
     for (const { topic, partition, offset } of offsets) {
@@ -93,17 +106,74 @@ export class Commits<R, S> {
     this.session.backpressure.room();
     const latencyMs = performance.now() - this.#commitSentAt;
     publish('consumer.committed', { groupId: this.session.settings.groupId, offsets, latencyMs });
+    this.#settleWaiters('ok');
   }
 
   /**
-   * Commits the given partitions now, retrying retriable failures a few times. With `rejoinWithinMs`
-   * (a graceful stop, while the poll loop still runs), a commit refused because a rebalance moved the
-   * group on (stale generation or member id) is retried until the member has rejoined, for at most that
-   * long: otherwise a member leaving during another member's join left its finished records uncommitted.
+   * Commits what `states` completed and waits for the result without blocking the thread, so the poll
+   * loop (which must be running: it serves the result) keeps serving rebalance callbacks meanwhile. A
+   * commit sent while the member rejoins is held until the round ends (seconds) and then refused as
+   * stale; a blocking one also froze the process for that long, this member's rebalance callbacks too.
+   * With `untilRejoined`, refusals that a rejoin heals (stale generation or member id) are retried until
+   * `withinMs`; other retriable ones up to 5 attempts either way. Gives up, published as a failed
+   * commit, once `withinMs` has passed.
    */
-  async commitSync(states: readonly PartitionState[], rejoinWithinMs = 0): Promise<void> {
+  async commitAndWait(states: readonly PartitionState[], withinMs: number, untilRejoined: boolean): Promise<void> {
+    const giveUpAt = performance.now() + withinMs;
+    for (let attempt = 1; ;) {
+      // One commit in flight at a time: a periodic one already sent is waited for first.
+      const sent = !this.#commitPending && this.#send(states.filter((state) => state.current));
+      if (!sent && !this.#commitPending) return;
+      const result = await this.#nextResult(giveUpAt - performance.now());
+      if (result === undefined) return;
+      if (result === 'timeout') {
+        const error = new KafkaError(
+          `commit: no result within ${String(withinMs)} ms`,
+          'ERR__TIMED_OUT',
+          -185,
+          true,
+          false,
+        );
+        this.failed(error);
+        return;
+      }
+      // A commit landed, or the periodic one failed: the next turn commits whatever is still uncommitted.
+      if (result === 'ok' || !sent) continue;
+      const rejoining = untilRejoined && REJOIN_CODES.has(result.code) && performance.now() < giveUpAt;
+      if (!rejoining && (!result.retriable || attempt >= 5)) return;
+      await sleep(Math.min(50 * attempt++, 500));
+    }
+  }
+
+  #nextResult(withinMs: number): Promise<KafkaError | 'ok' | 'timeout' | undefined> {
+    if (this.session.tornDown) return Promise.resolve(undefined);
+    if (withinMs <= 0) return Promise.resolve('timeout');
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#resultWaiters = this.#resultWaiters.filter((waiter) => waiter !== settle);
+        resolve('timeout');
+      }, withinMs);
+      const settle = (result: KafkaError | 'ok' | undefined): void => {
+        clearTimeout(timer);
+        resolve(result);
+      };
+      this.#resultWaiters.push(settle);
+    });
+  }
+
+  #settleWaiters(result: KafkaError | 'ok' | undefined): void {
+    const waiters = this.#resultWaiters;
+    if (waiters.length === 0) return;
+    this.#resultWaiters = [];
+    for (const settle of waiters) settle(result);
+  }
+
+  /**
+   * Commits the given partitions now, blocking the thread, retrying retriable failures a few times. Only
+   * for when the poll loop has stopped (teardown), so nothing would serve commitAndWait()'s result.
+   */
+  async commitSync(states: readonly PartitionState[]): Promise<void> {
     const { consumer } = this.session;
-    const giveUpAt = performance.now() + rejoinWithinMs;
     for (let attempt = 1; ; attempt++) {
       // Again each attempt: a partition revoked meanwhile was committed by its revoke.
       const offsets = uncommitted(states.filter((state) => state.current));
@@ -119,8 +189,7 @@ export class Commits<R, S> {
         return;
       } catch (error) {
         const kafkaError = error as KafkaError;
-        const rejoining = REJOIN_CODES.has(kafkaError.code) && performance.now() < giveUpAt;
-        if (!rejoining && (!kafkaError.retriable || attempt >= 5)) {
+        if (!kafkaError.retriable || attempt >= 5) {
           this.failed(kafkaError);
           return;
         }

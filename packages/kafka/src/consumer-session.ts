@@ -204,7 +204,7 @@ export class ConsumerSession<R, S> {
       for (const state of this.assignment.values()) state.controller.abort(new ShutdownError());
       await this.#dispatcher.idle(this.settings.abortGrace);
     }
-    await this.commits.commitSync([...this.assignment.values()], this.settings.drainTimeout);
+    await this.commits.commitAndWait([...this.assignment.values()], this.settings.drainTimeout, true);
     // Completing makes RxJS call teardown, which leaves the group and disconnects.
     this.subscriber.complete();
     this.teardown();

@@ -55,7 +55,9 @@ export class Rebalance<R, S> {
       for (const state of stragglers) state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
       await Promise.all(stragglers.map((state) => drained(state, settings.abortGrace)));
     }
-    await session.commits.commitSync(states);
+    // Torn down, the poll loop that would serve an asynchronous commit's result has stopped.
+    if (session.tornDown) await session.commits.commitSync(states);
+    else await session.commits.commitAndWait(states, settings.drainTimeout, false);
     for (const state of states) session.assignment.delete(state);
     session.stats.revoked += partitions.length;
     const consumer = session.consumer;
