@@ -6,19 +6,24 @@
  *   (`dr_cb`, polled every 5 ms, an empty listener), as toKafka and the raw contender do.
  * - `postMessage to a worker + ack`: batches of 500 records (topic, key and value Buffers, headers)
  *   posted to a worker that answers each batch with an `Int32Array` of ids (transferred), which the main
- *   thread walks: the handoff a producer living in a worker would need, without producing.
+ *   thread walks: the handoff a producer living in a worker would need, without producing. (node-rdkafka
+ *   3.6 itself cannot run in a worker thread: it aborts the process, see decisions 50.)
+ * - `send to a child process + ack`: the same batches over IPC (`serialization: 'advanced'`) to a child
+ *   process that answers with the ids: the handoff a producer in its own process would need.
  *
  * Main-thread cost is the event loop's active time (`performance.eventLoopUtilization`) divided by the
  * records; each arm runs twice per size in one process, against a real broker started here.
  *
  *   pnpm --filter @rxkafka/benchmarks bench:offload   (writes results/producer-offload.json and .md)
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import NodeRdkafka from 'node-rdkafka';
 import { createTopics } from '@rxkafka/kafka/admin';
 import { startKafkaBroker } from '@rxkafka/testing';
+import { connectClient } from './matrix/common.js';
 
 const RECORDS = Number(process.env['BENCH_OFFLOAD_RECORDS'] ?? 200_000);
 const BATCH = 500;
@@ -69,12 +74,7 @@ async function produceArm(brokers: string, records: readonly Item[]): Promise<()
     'enable.idempotence': true,
     'queue.buffering.max.messages': 1_000_000,
   });
-  await new Promise<void>((resolve, reject) => {
-    producer.connect({}, (error) => {
-      if (error) reject(new Error(error.message));
-      else resolve();
-    });
-  });
+  await connectClient(producer);
   producer.setPollInterval(5);
   return () =>
     new Promise<void>((resolve) => {
@@ -129,6 +129,37 @@ function postArm(records: readonly Item[]): () => Promise<void> {
     });
 }
 
+const ACK_CHILD = `process.on('message', (batch) => { process.send(batch.map((record) => record.id)); });`;
+
+function childArm(records: readonly Item[]): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      const child = spawn(process.execPath, ['-e', ACK_CHILD], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+      });
+      let acked = 0;
+      child.on('message', (ids: number[]) => {
+        for (const id of ids) if (id >= 0) acked++;
+        if (acked === records.length) {
+          child.kill();
+          resolve();
+        }
+      });
+      let next = 0;
+      const step = (): void => {
+        const batch = [];
+        for (const end = Math.min(next + BATCH, records.length); next < end; next++) {
+          const record = records[next] as Item;
+          batch.push({ id: next, topic: record.topic, key: record.key, value: record.value, headers: [] });
+        }
+        child.send(batch);
+        if (next < records.length) setImmediate(step);
+      };
+      step();
+    });
+}
+
 const broker = await startKafkaBroker();
 const samples: Sample[] = [];
 try {
@@ -139,6 +170,7 @@ try {
       const produce = await produceArm(broker.brokers, records);
       samples.push(await measure('produce + delivery report', valueBytes, produce));
       samples.push(await measure('postMessage to a worker + ack', valueBytes, postArm(records)));
+      samples.push(await measure('send to a child process + ack', valueBytes, childArm(records)));
     }
   }
 } finally {
