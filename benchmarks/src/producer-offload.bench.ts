@@ -106,6 +106,21 @@ parentPort.on('message', (batch) => {
   parentPort.postMessage(ids, [ids.buffer]);
 });`;
 
+/** Sends the records in batches of BATCH, one batch per turn of the event loop, as toKafka's would be. */
+function sendInBatches(records: readonly Item[], send: (batch: object[]) => void): void {
+  let next = 0;
+  const step = (): void => {
+    const batch = [];
+    for (const end = Math.min(next + BATCH, records.length); next < end; next++) {
+      const record = records[next] as Item;
+      batch.push({ id: next, topic: record.topic, key: record.key, value: record.value, headers: [] });
+    }
+    send(batch);
+    if (next < records.length) setImmediate(step);
+  };
+  step();
+}
+
 function postArm(records: readonly Item[]): () => Promise<void> {
   return () =>
     new Promise<void>((resolve) => {
@@ -115,17 +130,9 @@ function postArm(records: readonly Item[]): () => Promise<void> {
         for (const id of ids) if (id >= 0) acked++;
         if (acked === records.length) void worker.terminate().then(() => resolve());
       });
-      let next = 0;
-      const step = (): void => {
-        const batch = [];
-        for (const end = Math.min(next + BATCH, records.length); next < end; next++) {
-          const record = records[next] as Item;
-          batch.push({ id: next, topic: record.topic, key: record.key, value: record.value, headers: [] });
-        }
+      sendInBatches(records, (batch) => {
         worker.postMessage(batch);
-        if (next < records.length) setImmediate(step);
-      };
-      step();
+      });
     });
 }
 
@@ -146,17 +153,9 @@ function childArm(records: readonly Item[]): () => Promise<void> {
           resolve();
         }
       });
-      let next = 0;
-      const step = (): void => {
-        const batch = [];
-        for (const end = Math.min(next + BATCH, records.length); next < end; next++) {
-          const record = records[next] as Item;
-          batch.push({ id: next, topic: record.topic, key: record.key, value: record.value, headers: [] });
-        }
+      sendInBatches(records, (batch) => {
         child.send(batch);
-        if (next < records.length) setImmediate(step);
-      };
-      step();
+      });
     });
 }
 
