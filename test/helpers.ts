@@ -6,8 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { z } from 'zod';
-import { runChain, type SourceRecord } from '@rxkafka/core';
-import { fromKafka, type KafkaSource, type LibrdkafkaConfig, type Logger } from '@rxkafka/kafka';
+import { runChain, type ChainHandler, type RunChainOptions, type SourceRecord } from '@rxkafka/core';
+import {
+  emptyOutcomeCounts,
+  fromKafka,
+  runService,
+  toKafka,
+  type KafkaSource,
+  type LibrdkafkaConfig,
+  type Logger,
+  type OutcomeCounts,
+} from '@rxkafka/kafka';
 import { createTopics, type NewTopic } from '@rxkafka/kafka/admin';
 
 /** Bootstrap servers of the broker started by the global setup (or KAFKA_BROKERS). */
@@ -57,6 +66,48 @@ export function capturingLogger(): CapturingLogger {
  * does not hold its partitions for the default 45 s. Graceful leaves never wait for it.
  */
 export const CONSUMER_TUNING: LibrdkafkaConfig = { 'session.timeout.ms': 10_000, 'heartbeat.interval.ms': 500 };
+
+/** A consumer group member running fromKafka → runChain → toKafka as a service, counting its outcomes. */
+export interface GroupMember<R> {
+  readonly source: KafkaSource<R, Record<string, unknown>>;
+  readonly counts: OutcomeCounts;
+  /** runService's result: the counts once the member has stopped. */
+  readonly done: Promise<OutcomeCounts>;
+}
+
+export function startGroupMember<R>(options: {
+  readonly name: string;
+  readonly groupId: string;
+  readonly topic: string;
+  readonly schema: z.ZodType<R>;
+  readonly handlers: readonly ChainHandler<R, Record<string, unknown>>[];
+  readonly chainOptions?: RunChainOptions<R, Record<string, unknown>>;
+  readonly deadLetterTopic: string | false;
+}): GroupMember<R> {
+  const counts = emptyOutcomeCounts();
+  const source = fromKafka<R>({
+    brokers: brokers(),
+    groupId: options.groupId,
+    topics: [options.topic],
+    schema: options.schema,
+    rdkafka: { ...CONSUMER_TUNING, 'client.id': options.name },
+  });
+  const done = runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([...options.handlers], options.chainOptions),
+        toKafka({ brokers: brokers(), deadLetterTopic: options.deadLetterTopic, logger: capturingLogger() }),
+      ),
+    {
+      handleSignals: false,
+      onOutcome: (outcome) => {
+        counts[outcome.kind]++;
+      },
+    },
+  );
+  return { source, counts, done };
+}
 
 /** A source that hands raw records through unchanged: `record` is the value Buffer (or null). */
 export function rawSource(

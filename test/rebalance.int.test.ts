@@ -5,25 +5,18 @@
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
-import { handler, runChain } from '@rxkafka/core';
-import {
-  fromKafka,
-  runService,
-  toKafka,
-  type KafkaSource,
-  type OutcomeCounts,
-  emptyOutcomeCounts,
-} from '@rxkafka/kafka';
+import { handler } from '@rxkafka/core';
+import { emptyOutcomeCounts } from '@rxkafka/kafka';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
-  capturingLogger,
-  CONSUMER_TUNING,
   duplicates,
+  type GroupMember,
   json,
   newTopics,
   readBack,
   sleep,
+  startGroupMember,
   unique,
   waitFor,
 } from './helpers.js';
@@ -46,43 +39,21 @@ test('a consumer joining mid-run and then leaving loses nothing and duplicates n
       return { topic: inTopic, key: `k${String(id % 97)}`, value: JSON.stringify({ id }) };
     });
 
-  function member(name: string): {
-    source: KafkaSource<Item, Record<string, unknown>>;
-    counts: OutcomeCounts;
-    done: Promise<OutcomeCounts>;
-  } {
-    const counts = emptyOutcomeCounts();
-    const source = fromKafka<Item>({
-      brokers: b,
+  const member = (name: string): GroupMember<Item> =>
+    startGroupMember({
+      name,
       groupId,
-      topics: [inTopic],
+      topic: inTopic,
       schema: Item,
-      rdkafka: { ...CONSUMER_TUNING, 'client.id': name },
+      handlers: [
+        handler<Item, Record<string, unknown>>('work', async (ctx) => {
+          await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+          ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
+        }),
+      ],
+      chainOptions: { concurrency: 4, ordering: 'key' },
+      deadLetterTopic: dlqTopic,
     });
-    const done = runService(
-      source,
-      (s) =>
-        s.pipe(
-          runChain(
-            [
-              handler<Item, Record<string, unknown>>('work', async (ctx) => {
-                await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
-                ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
-              }),
-            ],
-            { concurrency: 4, ordering: 'key' },
-          ),
-          toKafka({ brokers: b, deadLetterTopic: dlqTopic, logger: capturingLogger() }),
-        ),
-      {
-        handleSignals: false,
-        onOutcome: (o) => {
-          counts[o.kind]++;
-        },
-      },
-    );
-    return { source, counts, done };
-  }
 
   const one = member('one');
   // One's in-flight count when its first revoke began: proof that it was busy then.

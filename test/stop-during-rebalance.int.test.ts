@@ -6,24 +6,16 @@
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
-import { handler, runChain } from '@rxkafka/core';
-import {
-  emptyOutcomeCounts,
-  fromKafka,
-  runService,
-  toKafka,
-  type KafkaSource,
-  type OutcomeCounts,
-} from '@rxkafka/kafka';
+import { handler } from '@rxkafka/core';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
-  capturingLogger,
-  CONSUMER_TUNING,
   duplicates,
+  type GroupMember,
   json,
   newTopics,
   readBack,
+  startGroupMember,
   unique,
   waitFor,
 } from './helpers.js';
@@ -59,41 +51,20 @@ test('a member stopping during a rebalance round commits its finished records an
   const b = brokers();
   const groupId = unique('stop-rebalance');
 
-  interface Member {
-    source: KafkaSource<Item, Record<string, unknown>>;
-    counts: OutcomeCounts;
-    done: Promise<OutcomeCounts>;
-  }
-  function member(name: string): Member {
-    const counts = emptyOutcomeCounts();
-    const source = fromKafka<Item>({
-      brokers: b,
+  const member = (name: string): GroupMember<Item> =>
+    startGroupMember({
+      name,
       groupId,
-      topics: [inTopic],
+      topic: inTopic,
       schema: Item,
-      rdkafka: { ...CONSUMER_TUNING, 'client.id': name },
+      handlers: [
+        handler<Item, Record<string, unknown>>('work', async (ctx) => {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id } });
+        }),
+      ],
+      deadLetterTopic: false,
     });
-    const done = runService(
-      source,
-      (s) =>
-        s.pipe(
-          runChain([
-            handler<Item, Record<string, unknown>>('work', async (ctx) => {
-              await new Promise((resolve) => setTimeout(resolve, 1));
-              ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id } });
-            }),
-          ]),
-          toKafka({ brokers: b, deadLetterTopic: false, logger: capturingLogger() }),
-        ),
-      {
-        handleSignals: false,
-        onOutcome: (o) => {
-          counts[o.kind]++;
-        },
-      },
-    );
-    return { source, counts, done };
-  }
 
   const input = (from: number, count: number): { topic: string; key: string; value: string }[] =>
     Array.from({ length: count }, (_, i) => ({
@@ -103,8 +74,14 @@ test('a member stopping during a rebalance round commits its finished records an
     }));
   const one = member('one');
   const two = member('two');
-  let three: Member | undefined;
+  let three: GroupMember<Item> | undefined;
   try {
+    // Both own partitions before any input, so both have work.
+    await waitFor(
+      () => one.source.partitions().length > 0 && two.source.partitions().length > 0,
+      30_000,
+      () => 'members one and two to share the partitions',
+    );
     await produceRecords(b, input(0, N / 2));
     await waitFor(
       () => one.counts.ok > 0 && two.counts.ok > 0,
