@@ -45,6 +45,21 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
   }
 }
 
+/** `promise`, or a rejection naming `what` after `timeoutMs`: a step that hangs says which it was. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what()}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A logger that keeps dead-letter and delivery log lines in memory instead of spamming stderr. */
 export interface CapturingLogger extends Logger {
   /** `at` is performance.now() when the line was logged. */

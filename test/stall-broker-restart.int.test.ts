@@ -15,7 +15,7 @@ import { handler, runChain, type SourceRecord } from '@rxkafka/core';
 import { acknowledge, fromKafka, runService, toKafka, type KafkaSource, type OutcomeCounts } from '@rxkafka/kafka';
 import { createTopics, produceRecords } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
-import { capturingLogger, CONSUMER_TUNING, duplicates, sleep, unique, waitFor } from './helpers.js';
+import { capturingLogger, CONSUMER_TUNING, duplicates, sleep, unique, waitFor, within } from './helpers.js';
 
 const Item = z.object({ id: z.number().int() });
 type Item = z.infer<typeof Item>;
@@ -273,9 +273,9 @@ test('a producer whose records time out while the broker is down is replaced and
       30_000,
       () => `the pipeline to get going (${report()})`,
     );
-    await broker.kill();
+    await within(broker.kill(), 30_000, () => `the broker to stop (${report()})`);
     await sleep(10_000);
-    await broker.start();
+    await within(broker.start(), 60_000, () => `the broker to start again (${report()})`);
     await waitFor(
       () => delivered.size >= N || failure !== undefined,
       120_000,
@@ -285,11 +285,11 @@ test('a producer whose records time out while the broker is down is replaced and
     // The outage outlasted message.timeout.ms, so the producer was replaced at least once.
     expect(replaced(), report()).toBeGreaterThan(0);
   } finally {
-    await source.stop();
+    await within(source.stop(), 30_000, () => `source.stop() (${report()})`);
   }
-  await service;
+  await within(service, 30_000, () => `the service to end: sink flushed, consumer closed (${report()})`);
   expect(failure, report()).toBeUndefined();
-  const out = await readAll(b, outTopic, N);
+  const out = await within(readAll(b, outTopic, N), 30_000, () => `reading ${String(N)} outputs back`);
   const ids = new Set(out.map((record) => (JSON.parse(record.value?.toString('utf8') ?? 'null') as { id: number }).id));
   const missing = Array.from({ length: N }, (_, i) => i).filter((id) => !ids.has(id));
   expect(missing, report()).toEqual([]);
@@ -297,4 +297,4 @@ test('a producer whose records time out while the broker is down is replaced and
     `producer replaced ${String(replaced())} times; ${String(out.length)} outputs for ${String(N)} inputs ` +
       `(${String(out.length - ids.size)} duplicates)`,
   );
-}, 300_000);
+}, 360_000);

@@ -127,6 +127,16 @@ describe('Commits.commitAndWait', () => {
     expect(part.offsets.uncommitted).toBe(5);
   });
 
+  it('does not wait for the result of a commit that threw when sent', async () => {
+    const { commits, part, session } = setup();
+    (session as unknown as { consumer: { commit: () => never } }).consumer.commit = () => {
+      throw new KafkaError('commit: Local: Erroneous state', 'ERR__STATE', -172, false, false);
+    };
+    await commits.commitAndWait([part], 10_000, true);
+    expect(performance.now()).toBe(0);
+    expect(session.stats.commitErrors).toBe(1);
+  });
+
   it('is released at once when the session tears down', async () => {
     const { commits, part, session } = setup();
     const done = commits.commitAndWait([part], 10_000, true);

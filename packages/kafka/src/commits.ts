@@ -71,8 +71,8 @@ export class Commits<R, S> {
     this.#send([...this.session.assignment.values()].filter((state) => !state.revoking));
   }
 
-  /** Sends an asynchronous commit of what `states` completed; false if there was nothing to send. */
-  #send(states: readonly PartitionState[]): boolean {
+  /** Sends an asynchronous commit of what `states` completed: false if there was nothing to send, the error if it threw. */
+  #send(states: readonly PartitionState[]): boolean | KafkaError {
     const { consumer } = this.session;
     if (consumer === undefined || this.session.tornDown) return false;
     const offsets = uncommitted(states);
@@ -85,7 +85,7 @@ export class Commits<R, S> {
     } catch (error) {
       this.#commitPending = false;
       this.failed(error as KafkaError);
-      this.#settleWaiters(error as KafkaError);
+      return error as KafkaError;
     }
     return true;
   }
@@ -122,9 +122,10 @@ export class Commits<R, S> {
     const giveUpAt = performance.now() + withinMs;
     for (let attempt = 1; ;) {
       // One commit in flight at a time: a periodic one already sent is waited for first.
-      const sent = !this.#commitPending && this.#send(states.filter((state) => state.current));
-      if (!sent && !this.#commitPending) return;
-      const result = await this.#nextResult(giveUpAt - performance.now());
+      const sending = this.#commitPending ? false : this.#send(states.filter((state) => state.current));
+      if (sending === false && !this.#commitPending) return;
+      const sent = sending !== false;
+      const result = sending instanceof KafkaError ? sending : await this.#nextResult(giveUpAt - performance.now());
       if (result === undefined) return;
       if (result === 'timeout') {
         const error = new KafkaError(
