@@ -171,7 +171,7 @@ export class Commits<R, S> {
 
   /**
    * Commits the given partitions now, blocking the thread, retrying retriable failures a few times. Only
-   * for when the poll loop has stopped (teardown), so nothing would serve commitAndWait()'s result.
+   * for teardown: the poll loop has stopped, so nothing would serve commitAndWait()'s result.
    */
   async commitSync(states: readonly PartitionState[]): Promise<void> {
     const { consumer } = this.session;

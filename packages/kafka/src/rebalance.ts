@@ -49,15 +49,15 @@ export class Rebalance<R, S> {
     // commit back, so the next owner re-read, and re-produced, the finished ones: duplicates.
     // After teardown (the final revoke while disconnecting) the pipeline is unsubscribed and nothing
     // in flight can settle any more: waiting would only hold up the close by drainTimeout + abortGrace.
+    // Nor can it commit: node-rdkafka refuses commits once closing ("KafkaConsumer is disconnected",
+    // measured), and teardown committed just before the close.
     if (!session.tornDown) {
       await Promise.all(states.map((state) => drained(state, settings.drainTimeout)));
       const stragglers = states.filter((state) => state.offsets.inFlight > 0);
       for (const state of stragglers) state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
       await Promise.all(stragglers.map((state) => drained(state, settings.abortGrace)));
+      await session.commits.commitAndWait(states, settings.drainTimeout, false);
     }
-    // Torn down, the poll loop that would serve an asynchronous commit's result has stopped.
-    if (session.tornDown) await session.commits.commitSync(states);
-    else await session.commits.commitAndWait(states, settings.drainTimeout, false);
     for (const state of states) session.assignment.delete(state);
     session.stats.revoked += partitions.length;
     const consumer = session.consumer;
