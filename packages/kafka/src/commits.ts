@@ -141,8 +141,9 @@ export class Commits<R, S> {
       // A commit landed, or the periodic one failed: the next turn commits whatever is still uncommitted.
       if (result === 'ok' || !sent) continue;
       const rejoining = untilRejoined && REJOIN_CODES.has(result.code) && performance.now() < giveUpAt;
-      if (!rejoining && (!result.retriable || attempt >= 5)) return;
-      await sleep(Math.min(50 * attempt++, 500));
+      const delay = retryAfter(result, attempt++, rejoining);
+      if (delay === undefined) return;
+      await sleep(delay);
     }
   }
 
@@ -176,7 +177,7 @@ export class Commits<R, S> {
   async commitSync(states: readonly PartitionState[]): Promise<void> {
     const { consumer } = this.session;
     for (let attempt = 1; ; attempt++) {
-      // Again each attempt: a partition revoked meanwhile was committed by its revoke.
+      // Again each attempt: a partition revoked meanwhile is no longer this member's to commit.
       const offsets = uncommitted(states.filter((state) => state.current));
       if (consumer === undefined || offsets.length === 0) return;
       const sentAt = performance.now();
@@ -190,11 +191,12 @@ export class Commits<R, S> {
         return;
       } catch (error) {
         const kafkaError = error as KafkaError;
-        if (!kafkaError.retriable || attempt >= 5) {
+        const delay = retryAfter(kafkaError, attempt, false);
+        if (delay === undefined) {
           this.failed(kafkaError);
           return;
         }
-        await sleep(Math.min(50 * attempt, 500));
+        await sleep(delay);
       }
     }
   }
@@ -249,6 +251,14 @@ export class Commits<R, S> {
     stats.heldBack = heldBack;
     stats.uncommitted = assignment.uncommittedCount();
   }
+}
+
+/**
+ * How long to wait before committing again after `error` on attempt `attempt`, or undefined to give up:
+ * retriable failures get 5 attempts; `rejoining` (a refusal a rejoin heals, within its bound) keeps going.
+ */
+function retryAfter(error: KafkaError, attempt: number, rejoining: boolean): number | undefined {
+  return rejoining || (error.retriable && attempt < 5) ? Math.min(50 * attempt, 500) : undefined;
 }
 
 function uncommitted(states: readonly PartitionState[]): TopicPartitionOffset[] {
