@@ -48,6 +48,12 @@ export default defineConfig({
         resolve,
         ssr,
         environments,
+        test: { name: 'unit:benchmarks', root: 'benchmarks', include: ['src/**/*.spec.ts'] },
+      },
+      {
+        resolve,
+        ssr,
+        environments,
         test: {
           name: 'integration',
           root: 'test',

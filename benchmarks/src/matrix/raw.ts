@@ -159,9 +159,12 @@ async function main(): Promise<void> {
       continue;
     }
     meter.first();
-    const batch: Batch = { remaining: messages.length, positions: new Map(), sealed: false };
+    // Exactly `target` records, as the other contenders do: a run longer than theirs would spread its
+    // fixed start (assignment → first record) over more records.
+    const take = Math.min(messages.length, target - consumed);
+    const batch: Batch = { remaining: take, positions: new Map(), sealed: false };
     batches.push(batch);
-    for (const message of messages) {
+    for (const message of take < messages.length ? messages.slice(0, take) : messages) {
       batch.positions.set(message.partition, message.offset + 1);
       meter.bytes += message.value?.length ?? 0;
       consumed++;

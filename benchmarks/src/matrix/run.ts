@@ -35,6 +35,7 @@ import {
 import { connectClient, RESULT_PREFIX, type RunConfig, type RunResult, type Scenario } from './common.js';
 import {
   matrixMarkdown,
+  rateOf,
   summarise,
   type CaseSpec,
   type MatrixRaw,
@@ -702,7 +703,7 @@ try {
           ...(error === undefined ? {} : { error }),
           wallMs,
         });
-        const rate = result && result.windowMs > 0 ? (result.records / result.windowMs) * 1000 : NaN;
+        const rate = result ? rateOf(result, c.scenario) : NaN;
         log(
           `  ${c.id} ${k.id}: ${error ?? 'ok'}${
             result
@@ -733,7 +734,7 @@ try {
         return fromCells.find((c) => c.caseId === 'passthrough-12x100' && c.contender === id)?.recordsPerSecond?.median;
       const rates = records
         .filter((r) => r.caseId === 'passthrough-12x100' && r.contender === id && r.result && !r.error)
-        .map((r) => (r.result!.records / r.result!.windowMs) * 1000)
+        .map((r) => rateOf(r.result!, 'passthrough'))
         .sort((a, b) => a - b);
       return rates[Math.floor(rates.length / 2)];
     };
