@@ -86,7 +86,8 @@ export function peakRssMB(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
-function cpuNow(): number {
+/** User + system CPU seconds of this process so far (all threads). */
+export function cpuSeconds(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
 }
@@ -98,6 +99,8 @@ export class Meter {
   private cpuAtStart = 0;
   records = 0;
   bytes = 0;
+  /** What a helper process of the contender used over the window (raw `child`), added to the result. */
+  helper = { cpuSeconds: 0, peakRssMB: 0 };
 
   private stallTimer: NodeJS.Timeout | undefined;
 
@@ -119,7 +122,7 @@ export class Meter {
   assigned(): void {
     if (this.assignedAt !== undefined) return;
     this.assignedAt = performance.now();
-    this.cpuAtStart = cpuNow();
+    this.cpuAtStart = cpuSeconds();
   }
 
   first(): void {
@@ -150,8 +153,8 @@ export class Meter {
       joinMs: Math.round(assignedAt - startedAt),
       firstRecordMs: Math.round(firstAt - assignedAt),
       windowMs: Math.round((now - assignedAt) * 10) / 10,
-      cpuSeconds: Math.round((cpuNow() - this.cpuAtStart) * 1000) / 1000,
-      peakRssMB: peakRssMB(),
+      cpuSeconds: Math.round((cpuSeconds() - this.cpuAtStart + this.helper.cpuSeconds) * 1000) / 1000,
+      peakRssMB: peakRssMB() + this.helper.peakRssMB,
       ...(note === undefined ? {} : { note }),
     };
     process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);

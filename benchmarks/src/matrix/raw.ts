@@ -5,13 +5,20 @@
  *   `produce` with a delivery report (passthrough) or one awaited handler (io); a record's batch is
  *   done when every report of the batch is in; the consumed positions of completed batches are
  *   committed (async) every 1000 records or 1 s, and once more (sync) at the end.
+ * variant `child` (passthrough) — the fair loop with its producer in a child process
+ *   (raw-child-producer.ts): each consume batch goes over IPC in one message, at most 8 batches ahead;
+ *   the child's CPU and peak RSS are added to the result. What moving the producer off the main
+ *   thread is worth (docs/decisions.md 52).
  * variant `consume` — its best consume-only loop: `consume(1000)`, count, commit every 1 s.
  * variant `flowing` (stall only) — flowing mode (`consume()` with 'data' events) and a handler that
  *   never finishes: shows what an unbounded read-ahead costs in memory.
  */
 import type NodeRdkafka from 'node-rdkafka';
 import type { LibrdKafkaError, Message, TopicPartitionOffset } from 'node-rdkafka';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { connectClient, KeyQueues, Meter, readConfig, sleep, Slots } from './common.js';
+import type { ChildAnswer, ChildBatch } from './raw-child-producer.js';
 
 const config = readConfig();
 // @confluentinc/kafka-javascript keeps node-rdkafka's API (it is its fork): the same loop runs on either.
@@ -42,15 +49,30 @@ consumer.on('rebalance', (error: LibrdKafkaError) => {
   if (error.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS) meter.assigned();
 });
 const produces = config.scenario === 'passthrough' || config.scenario === 'latency';
-const producer = produces
-  ? new Producer({
-      'bootstrap.servers': config.brokers,
-      'client.id': 'bench-raw-producer',
-      dr_cb: true,
-      'enable.idempotence': true,
-      'linger.ms': 5,
-    })
-  : undefined;
+const child = produces && variant === 'child' ? await startChild() : undefined;
+/** The `child` variant's producer process (raw-child-producer.ts), once it is connected. */
+async function startChild(): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL('./raw-child-producer.ts', import.meta.url));
+  const proc = fork(script, [config.brokers, config.outTopic ?? ''], {
+    serialization: 'advanced',
+    execArgv: process.execArgv,
+  });
+  await new Promise<void>((resolve, reject) => {
+    proc.once('message', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`the producer process exited (${String(code)})`)));
+  });
+  return proc;
+}
+const producer =
+  produces && !child
+    ? new Producer({
+        'bootstrap.servers': config.brokers,
+        'client.id': 'bench-raw-producer',
+        dr_cb: true,
+        'enable.idempotence': true,
+        'linger.ms': 5,
+      })
+    : undefined;
 await Promise.all([connectClient(consumer), ...(producer ? [connectClient(producer)] : [])]);
 producer?.setPollInterval(5);
 consumer.setDefaultConsumeTimeout(25);
@@ -134,6 +156,30 @@ async function main(): Promise<void> {
     else maybeCommit();
   };
 
+  // The child variant: batches sent to the producer process and not yet delivered, by id.
+  const sent = new Map<number, Batch>();
+  let nextId = 0;
+  let wakeSender: (() => void) | undefined;
+  let childStats: ((stats: { cpuSeconds: number; peakRssMB: number }) => void) | undefined;
+  child?.on('message', (answer: ChildAnswer) => {
+    if ('cpuSeconds' in answer) childStats?.(answer);
+    else if ('error' in answer) failure ??= new Error(answer.error);
+    else {
+      for (const id of answer) {
+        const batch = sent.get(id);
+        sent.delete(id);
+        for (let n = batch?.remaining ?? 0; n > 0; n--) recordDone(batch!);
+      }
+      wakeSender?.();
+    }
+  });
+  const sendToChild = async (batch: Batch, messages: Message[]): Promise<void> => {
+    while (sent.size >= 8) await new Promise<void>((resolve) => (wakeSender = resolve));
+    const id = nextId++;
+    sent.set(id, batch);
+    const message: ChildBatch = { id, values: messages.map((m) => m.value), keys: messages.map((m) => m.key ?? null) };
+    child?.send(message);
+  };
   producer?.on('delivery-report', (error: LibrdKafkaError | null | undefined, report) => {
     if (error) failure ??= new Error(`delivery: ${error.message}`);
     recordDone(report.opaque as Batch);
@@ -178,6 +224,8 @@ async function main(): Promise<void> {
           slots.give();
           recordDone(batch);
         });
+      } else if (child) {
+        // sent below, the whole batch in one message
       } else {
         while (!tryProduce(message, batch)) {
           producer?.poll();
@@ -185,6 +233,7 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (child) await sendToChild(batch, take < messages.length ? messages.slice(0, take) : messages);
     batch.sealed = true;
     if (failure) throw failure;
   }
@@ -193,6 +242,10 @@ async function main(): Promise<void> {
   advance();
   consumer.commitSync(offsets());
   meter.records = done;
+  if (child) {
+    child.send('stats');
+    meter.helper = await new Promise((resolve) => (childStats = resolve));
+  }
   meter.report();
   // Leaving the (throw-away) group is not measured; the result line is out.
   process.exit(0);

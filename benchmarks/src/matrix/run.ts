@@ -138,6 +138,13 @@ const CONTENDERS: readonly Contender[] = [
     command: (c) => node('raw.ts')({ ...c, variant: 'fair' }),
   },
   {
+    id: 'raw-child',
+    label: 'raw node-rdkafka, producer in a child process',
+    describe: 'the fair loop with its producer in a child process (IPC, advanced serialization), batches of 500',
+    scenarios: new Set(['passthrough']),
+    command: (c) => node('raw.ts')({ ...c, variant: 'child' }),
+  },
+  {
     id: 'raw-consume',
     label: 'raw node-rdkafka consume loop',
     describe: 'its best consume-only loop: consume(1000), count, commit every 1 s',
