@@ -9,6 +9,8 @@
  *   (raw-child-producer.ts): each consume batch goes over IPC in one message, at most 8 batches ahead;
  *   the child's CPU and peak RSS are added to the result. What moving the producer off the main
  *   thread is worth (docs/decisions.md 52).
+ * variant `txn` (passthrough) — produce inside transactions whose commits also commit the consumed
+ *   positions; delivery reports for failures only (docs/decisions.md 53).
  * variant `consume` — its best consume-only loop: `consume(1000)`, count, commit every 1 s.
  * variant `flowing` (stall only) — flowing mode (`consume()` with 'data' events) and a handler that
  *   never finishes: shows what an unbounded read-ahead costs in memory.
@@ -71,6 +73,10 @@ const producer =
         dr_cb: true,
         'enable.idempotence': true,
         'linger.ms': 5,
+        // txn: a transaction's commit tells that all of it was delivered; only failures are reported.
+        ...(variant === 'txn'
+          ? { 'transactional.id': `bench-raw-txn-${config.group}`, 'delivery.report.only.error': true }
+          : {}),
       })
     : undefined;
 await Promise.all([connectClient(consumer), ...(producer ? [connectClient(producer)] : [])]);
@@ -103,6 +109,8 @@ if (config.scenario === 'stall') {
       else consumer.consume(500, takeFirst);
     }, 30);
   }
+} else if (variant === 'txn' && producer) {
+  await mainTransactional(producer);
 } else {
   await main();
 }
@@ -248,5 +256,80 @@ async function main(): Promise<void> {
   }
   meter.report();
   // Leaving the (throw-away) group is not measured; the result line is out.
+  process.exit(0);
+}
+
+/** Calls a node-rdkafka method that takes a callback `(error)` last, as a Promise. */
+function settled(call: (done: (error: LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    call((error) => {
+      if (error) reject(new Error(error.message));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * The `txn` variant (passthrough): consume → produce inside a transaction, whose commit also commits the
+ * consumed positions (`sendOffsetsToTransaction`): exactly once, and no delivery report per record. A
+ * transaction ends after 10,000 records or 200 ms; the loop waits for its commit before the next.
+ */
+async function mainTransactional(txProducer: NodeRdkafka.Producer): Promise<void> {
+  let failure: Error | undefined;
+  txProducer.on('delivery-report', (error: LibrdKafkaError | null | undefined) => {
+    if (error) failure ??= new Error(`delivery: ${error.message}`);
+  });
+  await settled((done) => txProducer.initTransactions(30_000, done));
+  const positions = new Map<number, number>();
+  let inTransaction = 0;
+  let startedAt = performance.now();
+  let done = 0;
+  meter.progress = () => done;
+  const commit = async (): Promise<void> => {
+    const offsets = [...positions].map(([partition, offset]) => ({ topic: config.topic, partition, offset }));
+    await settled((cb) => txProducer.sendOffsetsToTransaction(offsets, consumer, 30_000, cb));
+    await settled((cb) => txProducer.commitTransaction(30_000, cb));
+    if (failure) throw failure;
+    done += inTransaction;
+    inTransaction = 0;
+  };
+  let consumed = 0;
+  while (consumed < target) {
+    const messages = await new Promise<Message[]>((resolve, reject) => {
+      consumer.consume(500, (error: LibrdKafkaError | null | undefined, batch) => {
+        if (error) reject(new Error(`consume: ${error.message}`));
+        else resolve(batch);
+      });
+    });
+    if (messages.length > 0) {
+      meter.first();
+      if (inTransaction === 0) {
+        await settled((cb) => txProducer.beginTransaction(cb));
+        startedAt = performance.now();
+      }
+      const take = Math.min(messages.length, target - consumed);
+      for (let i = 0; i < take; i++) {
+        const message = messages[i]!;
+        meter.bytes += message.value?.length ?? 0;
+        for (;;) {
+          try {
+            txProducer.produce(config.outTopic ?? '', null, message.value, message.key, Date.now());
+            break;
+          } catch (error) {
+            if ((error as Partial<LibrdKafkaError>).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw error;
+            txProducer.poll();
+            await sleep(5);
+          }
+        }
+        positions.set(message.partition, message.offset + 1);
+      }
+      consumed += take;
+      inTransaction += take;
+    }
+    if (inTransaction >= 10_000 || (inTransaction > 0 && performance.now() - startedAt >= 200)) await commit();
+  }
+  if (inTransaction > 0) await commit();
+  meter.records = done;
+  meter.report();
   process.exit(0);
 }

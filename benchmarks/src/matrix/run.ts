@@ -145,6 +145,14 @@ const CONTENDERS: readonly Contender[] = [
     command: (c) => node('raw.ts')({ ...c, variant: 'child' }),
   },
   {
+    id: 'raw-txn',
+    label: 'raw node-rdkafka, transactions',
+    describe:
+      'consume(500), produce inside a transaction of up to 10,000 records or 200 ms whose commit also commits the consumed positions; delivery reports for failures only',
+    scenarios: new Set(['passthrough']),
+    command: (c) => node('raw.ts')({ ...c, variant: 'txn' }),
+  },
+  {
     id: 'raw-consume',
     label: 'raw node-rdkafka consume loop',
     describe: 'its best consume-only loop: consume(1000), count, commit every 1 s',
