@@ -16,6 +16,7 @@ import {
   type LibrdkafkaConfig,
   type Logger,
   type OutcomeCounts,
+  type ToKafkaOptions,
 } from '@rxkafka/kafka';
 import { createTopics, type NewTopic } from '@rxkafka/kafka/admin';
 
@@ -98,6 +99,8 @@ export function startGroupMember<R>(options: {
   readonly handlers: readonly ChainHandler<R, Record<string, unknown>>[];
   readonly chainOptions?: RunChainOptions<R, Record<string, unknown>>;
   readonly deadLetterTopic: string | false;
+  /** toKafka's `transactions`, if the member delivers in transactions. */
+  readonly transactions?: ToKafkaOptions['transactions'];
 }): GroupMember<R> {
   const counts = emptyOutcomeCounts();
   const source = fromKafka<R>({
@@ -112,7 +115,12 @@ export function startGroupMember<R>(options: {
     (records) =>
       records.pipe(
         runChain([...options.handlers], options.chainOptions),
-        toKafka({ brokers: brokers(), deadLetterTopic: options.deadLetterTopic, logger: capturingLogger() }),
+        toKafka({
+          brokers: brokers(),
+          deadLetterTopic: options.deadLetterTopic,
+          logger: capturingLogger(),
+          ...(options.transactions === undefined ? {} : { transactions: options.transactions }),
+        }),
       ),
     {
       handleSignals: false,
@@ -149,6 +157,8 @@ export interface ReadOptions {
   readonly timeoutMs?: number;
   /** After reaching `expected`, keep reading this long so duplicates and strays are seen. Default 1000 ms. */
   readonly settleMs?: number;
+  /** Extra consumer properties, e.g. `isolation.level`. */
+  readonly rdkafka?: LibrdkafkaConfig;
 }
 
 /**
@@ -157,7 +167,7 @@ export interface ReadOptions {
  * check which offsets a group re-receives.
  */
 export async function readBack(topics: readonly string[], options: ReadOptions): Promise<SourceRecord[]> {
-  const source = rawSource(topics, options.groupId ?? unique('reader'));
+  const source = rawSource(topics, options.groupId ?? unique('reader'), options.rdkafka);
   const seen: SourceRecord[] = [];
   let failure: unknown;
   const subscription = source.pipe(runChain([], { ordering: 'unordered' })).subscribe({

@@ -125,6 +125,11 @@ describe('toKafka options', () => {
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryAttempts: 0 }, 'deliveryAttempts'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', deadLetterLog: { levle: 'warn' } }, 'deadLetterLog.levle'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', serialize: 'json' }, 'serialize'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: '' } }, 'transactions.id'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: {} }, 'transactions.id'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxRecords: 0 } }, 'transactions.maxRecords'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxMs: Infinity } }, 'transactions.maxMs'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxRecord: 5 } }, 'transactions.maxRecord'],
   ])('rejects %j, naming `%s`', (options, field) => {
     const create = () => toKafka(options as never);
     expect(create).toThrow(ConfigError);

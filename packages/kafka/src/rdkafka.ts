@@ -460,22 +460,54 @@ export interface ProducerEvents {
   error(error: KafkaError): void;
   /** librdkafka's statistics JSON, every `statistics.interval.ms` (off by default). */
   stats?(json: string): void;
+  /** The producer takes records again after refusing them (`produce` returned false) for a transaction. */
+  writable?(): void;
 }
 
-/** A producer with delivery reports; the report's opaque identifies the record. */
+/** Delivery by transactions (toKafka's `transactions`): one commit reports a batch of records. */
+export interface TransactionSettings {
+  readonly id: string;
+  /** A transaction commits once it holds this many records... */
+  readonly maxRecords: number;
+  /** ...or this long after its first record, in ms. */
+  readonly maxMs: number;
+  /** Bound of each transactional call (init, commit, abort), in ms. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * A producer whose records report their delivery: one delivery report each, or, with `transactions`,
+ * the commit of the transaction that holds them (librdkafka then reports failed records only).
+ * A report's opaque identifies the record.
+ */
 export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
   readonly #refusal: Refusal;
+  readonly #transactions: TransactionBatches | undefined;
 
-  constructor(config: LibrdkafkaConfig, events: ProducerEvents) {
+  constructor(config: LibrdkafkaConfig, events: ProducerEvents, transactions?: TransactionSettings) {
     try {
       const [globalConfig, topicConfig] = splitConfig(config);
-      this.#client = new Producer({ ...globalConfig, dr_cb: true }, topicConfig);
+      this.#client = new Producer(
+        {
+          ...globalConfig,
+          dr_cb: true,
+          ...(transactions === undefined
+            ? {}
+            : { 'transactional.id': transactions.id, 'delivery.report.only.error': true }),
+        },
+        topicConfig,
+      );
     } catch (error) {
       throw toKafkaError(error, 'creating the producer');
     }
+    const batches = transactions === undefined ? undefined : new TransactionBatches(this.#client, events, transactions);
+    this.#transactions = batches;
     this.#client.on('delivery-report', (error: NativeError, report: DeliveryReport) => {
-      events.delivered(error ? toKafkaError(error, 'delivery') : undefined, report.opaque);
+      const kafkaError = error ? toKafkaError(error, 'delivery') : undefined;
+      // In a transaction only failures are reported; the commit reports the rest.
+      if (batches !== undefined) batches.failed(kafkaError);
+      else events.delivered(kafkaError, report.opaque);
     });
     this.#refusal = new Refusal(this.#client, 'producer');
     this.#client.on('event.error', (error) => {
@@ -486,8 +518,9 @@ export class ProducerPort {
     });
   }
 
-  connect(timeoutMs: number): Promise<void> {
-    return connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
+  async connect(timeoutMs: number): Promise<void> {
+    await connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
+    await this.#transactions?.init();
   }
 
   /** Serves delivery reports every `intervalMs`. */
@@ -504,8 +537,11 @@ export class ProducerPort {
     headers: Record<string, string | Buffer>[] | undefined,
     opaque: unknown,
   ): boolean {
+    const batches = this.#transactions;
+    if (batches !== undefined && !batches.canProduce()) return false;
     try {
       this.#client.produce(topic, partition, value, key, Date.now(), opaque, headers);
+      batches?.produced(opaque);
       return true;
     } catch (error) {
       const kafkaError = toKafkaError(error, `produce to ${topic}`);
@@ -518,7 +554,9 @@ export class ProducerPort {
     this.#client.poll();
   }
 
+  /** Waits for what was produced to be delivered: the open transaction commits, if there is one. */
   flush(timeoutMs: number): Promise<void> {
+    if (this.#transactions !== undefined) return this.#transactions.commit();
     return new Promise((resolve, reject) => {
       this.#client.flush(timeoutMs, (error: NativeError) => {
         if (error) reject(toKafkaError(error, 'flush'));
@@ -548,7 +586,7 @@ export class ProducerPort {
   }
 
   /**
-   * Closes without flushing: for a producer being replaced, whose records are produced again on its
+   * Closes without flushing (an open transaction is aborted by the broker): for a producer being replaced, whose records are produced again on its
    * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate).
    */
   discard(): Promise<void> {
@@ -565,8 +603,159 @@ export class ProducerPort {
 
   /** Flushes for up to 5 s (node-rdkafka's default), then closes the client. */
   disconnect(): Promise<void> {
+    this.#transactions?.close();
     return disconnectClient(this.#client);
   }
+}
+
+/**
+ * The records of the open transaction, and its commits. A transaction begins when a record comes and
+ * none is open, and commits at `maxRecords` or `maxMs`; while it begins or commits, `produce` refuses
+ * records (they wait in toKafka's backlog) and `writable` tells when to offer them again. A commit
+ * reports every record of the transaction delivered, in produce order. A failed commit aborts the
+ * transaction and reports its records failed with the first failure librdkafka reported for one of
+ * them (or the commit's own error): toKafka then produces them again on a new producer, or stops.
+ */
+class TransactionBatches {
+  // Opaques produced into the open transaction, in order.
+  #records: unknown[] = [];
+  #state: 'idle' | 'beginning' | 'open' | 'committing' | 'closed' = 'idle';
+  #firstFailure: KafkaError | undefined;
+  #commitTimer: NodeJS.Timeout | undefined;
+  // The commit in progress, for flush() to wait on.
+  #committing: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: InstanceType<typeof Producer>,
+    private readonly events: ProducerEvents,
+    private readonly settings: TransactionSettings,
+  ) {}
+
+  init(): Promise<void> {
+    return settledCall((done) => {
+      this.client.initTransactions(this.settings.timeoutMs, done);
+    }, 'initialising transactions');
+  }
+
+  /** True if a record may be produced now; otherwise begins a transaction if none is open. */
+  canProduce(): boolean {
+    if (this.#state === 'open') return true;
+    if (this.#state === 'idle') this.#begin();
+    return false;
+  }
+
+  produced(opaque: unknown): void {
+    this.#records.push(opaque);
+    if (this.#records.length >= this.settings.maxRecords) void this.commit();
+    else if (this.#records.length === 1) {
+      this.#commitTimer = setTimeout(() => void this.commit(), this.settings.maxMs);
+    }
+  }
+
+  failed(error: KafkaError | undefined): void {
+    this.#firstFailure ??= error;
+  }
+
+  /** Commits the open transaction (resolves at once if none holds records). */
+  commit(): Promise<void> {
+    if (this.#state === 'committing') return this.#committing ?? Promise.resolve();
+    if (this.#state !== 'open' || this.#records.length === 0) return Promise.resolve();
+    this.#state = 'committing';
+    clearTimeout(this.#commitTimer);
+    const records = this.#records;
+    this.#records = [];
+    this.#committing = this.#finish(records).finally(() => {
+      this.#committing = undefined;
+    });
+    return this.#committing;
+  }
+
+  close(): void {
+    this.#state = 'closed';
+    clearTimeout(this.#commitTimer);
+  }
+
+  /** The producer was closed meanwhile: a late result is nobody's business. */
+  #closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #begin(): void {
+    this.#state = 'beginning';
+    settledCall((done) => {
+      this.client.beginTransaction(done);
+    }, 'beginning a transaction').then(
+      () => {
+        if (this.#state !== 'beginning') return;
+        this.#state = 'open';
+        this.events.writable?.();
+      },
+      (error: unknown) => {
+        if (this.#state !== 'beginning') return;
+        this.#state = 'closed';
+        this.events.error(asFatal(toKafkaError(error, 'beginning a transaction')));
+      },
+    );
+  }
+
+  async #finish(records: unknown[]): Promise<void> {
+    const { timeoutMs } = this.settings;
+    let failure: KafkaError | undefined;
+    try {
+      await settledCall((done) => {
+        this.client.commitTransaction(timeoutMs, done);
+      }, 'committing a transaction');
+    } catch (error) {
+      failure = toKafkaError(error, 'committing a transaction');
+    }
+    if (this.#closed()) return;
+    if (failure?.fatal === true) {
+      this.#state = 'closed';
+      this.events.error(failure);
+      return;
+    }
+    if (failure !== undefined) {
+      // Best effort: a producer whose abort fails is replaced by toKafka anyway (the records fail below).
+      await settledCall((done) => {
+        this.client.abortTransaction(timeoutMs, done);
+      }, 'aborting a transaction').catch(() => undefined);
+      // A record's own failure may still be on its way (reports are dispatched after the commit's result).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#closed()) return;
+    }
+    this.#state = 'idle';
+    // Without a record's own failure, the transaction failed as a whole (a timeout, a coordinator that
+    // moved): producing its records again may succeed, so it counts as retriable.
+    const cause = failure === undefined ? undefined : (this.#firstFailure ?? asRetriable(failure));
+    this.#firstFailure = undefined;
+    for (const opaque of records) this.events.delivered(cause, opaque);
+    this.events.writable?.();
+  }
+}
+
+/** Calls a node-rdkafka method that ends with a callback `(error)`. */
+function settledCall(call: (done: (error: NativeError) => void) => void, context: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      call((error) => {
+        if (error) reject(toKafkaError(error, context));
+        else resolve();
+      });
+    } catch (error) {
+      reject(toKafkaError(error, context));
+    }
+  });
+}
+
+function asRetriable(error: KafkaError): KafkaError {
+  return error.retriable
+    ? error
+    : new KafkaError(error.message, error.code, error.errno, true, false, { cause: error });
+}
+
+/** A failure that leaves the transactional producer unusable: toKafka stops instead of retrying. */
+function asFatal(error: KafkaError): KafkaError {
+  return error.fatal ? error : new KafkaError(error.message, error.code, error.errno, false, true, { cause: error });
 }
 
 /** Headers as node-rdkafka takes them: one object per header. */

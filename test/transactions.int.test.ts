@@ -1,0 +1,158 @@
+/**
+ * toKafka's `transactions`: records are delivered by transaction commits instead of one delivery report
+ * each. Every output arrives once and in order per key, a read_committed reader sees it, each commit
+ * leaves its control record in the output partitions, and a transaction the broker refuses is aborted:
+ * its records never reach a read_committed reader, are never acknowledged, and the stream fails loudly.
+ */
+import { expect, test } from 'vitest';
+import { z } from 'zod';
+import { handler, runChain } from '@rxkafka/core';
+import { DeliveryError, fromKafka, runService, toKafka } from '@rxkafka/kafka';
+import { produceRecords } from '@rxkafka/kafka/admin';
+import {
+  brokers,
+  capturingLogger,
+  CONSUMER_TUNING,
+  duplicates,
+  groupBy,
+  json,
+  newTopics,
+  readBack,
+  unique,
+} from './helpers.js';
+
+const Item = z.object({ id: z.number().int(), key: z.string() });
+type Item = z.infer<typeof Item>;
+type State = Record<string, unknown>;
+const KEYS = 7;
+
+async function seeded(
+  count: number,
+  partitions: number,
+  outputConfig: Record<string, string> = {},
+): Promise<{ input: string; output: string }> {
+  const input = unique('txn-in');
+  const output = unique('txn-out');
+  await newTopics([
+    { topic: input, partitions },
+    { topic: output, partitions, config: outputConfig },
+  ]);
+  await produceRecords(
+    brokers(),
+    Array.from({ length: count }, (_, id) => {
+      const key = `k${String(id % KEYS)}`;
+      return { topic: input, key, value: JSON.stringify({ id, key }) };
+    }),
+  );
+  return { input, output };
+}
+
+const READ_COMMITTED = { 'isolation.level': 'read_committed' } as const;
+
+test('every output arrives once, in order per key, through transactions a read_committed reader sees', async () => {
+  const N = 3000;
+  const { input, output } = await seeded(N, 3);
+  const groupId = unique('txn');
+  const source = fromKafka<Item>({
+    brokers: brokers(),
+    groupId,
+    topics: [input],
+    schema: Item,
+    rdkafka: CONSUMER_TUNING,
+  });
+  const forward = handler<Item, State>('forward', (ctx) => {
+    ctx.emit({ topic: output, key: ctx.record.key, value: ctx.record });
+  });
+  let settled = 0;
+  const counts = await runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([forward], { concurrency: 16 }),
+        toKafka({
+          brokers: brokers(),
+          deadLetterTopic: false,
+          logger: capturingLogger(),
+          transactions: { id: unique('txn-id'), maxRecords: 400, maxMs: 50 },
+        }),
+      ),
+    {
+      handleSignals: false,
+      logger: capturingLogger(),
+      onOutcome: () => {
+        if (++settled === N) void source.stop();
+      },
+    },
+  );
+  expect(counts.ok).toBe(N);
+
+  const seen = await readBack([output], { expected: N, rdkafka: READ_COMMITTED });
+  const items = seen.map((record) => json(record, Item));
+  expect(items).toHaveLength(N);
+  expect(duplicates(items.map((item) => item.id))).toEqual([]);
+  for (const [, ofKey] of groupBy(items, (item) => item.key)) {
+    const ids = ofKey.map((item) => item.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  }
+  // Transactions, not plain produces: each commit wrote a control record, so offsets have gaps.
+  for (const [partition, records] of groupBy(seen, (record) => record.partition)) {
+    const last = Math.max(...records.map((record) => record.offset));
+    expect(last + 1, `partition ${String(partition)}`).toBeGreaterThan(records.length);
+  }
+  // Every record was acknowledged and committed: the group has nothing left to read.
+  const again = await readBack([input], { expected: 1, groupId, settleMs: 0, timeoutMs: 3000 });
+  expect(again).toHaveLength(0);
+});
+
+test('a transaction the broker refuses is aborted: none of it is visible read_committed, nothing past it is committed, and the stream fails', async () => {
+  const N = 600;
+  const BAD = 300;
+  // A batch over the output topic's max.message.bytes is refused by the broker; librdkafka lets it go
+  // (its own limit is 1 MB). Transactions of 100 small records stay far below it.
+  const { input, output } = await seeded(N, 1, { 'max.message.bytes': '100000' });
+  const groupId = unique('txn-refused');
+  const logger = capturingLogger();
+  const source = fromKafka<Item>({
+    brokers: brokers(),
+    groupId,
+    topics: [input],
+    schema: Item,
+    rdkafka: CONSUMER_TUNING,
+  });
+  const forward = handler<Item, State>('forward', (ctx) => {
+    const padding = ctx.record.id === BAD ? 'x'.repeat(200_000) : '';
+    ctx.emit({ topic: output, key: ctx.record.key, value: { ...ctx.record, padding } });
+  });
+  const failure = await runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([forward], { ordering: 'partition' }),
+        toKafka({
+          brokers: brokers(),
+          deadLetterTopic: false,
+          logger,
+          deliveryAttempts: 2,
+          transactions: { id: unique('txn-id'), maxRecords: 100, maxMs: 1000 },
+        }),
+      ),
+    { handleSignals: false, logger },
+  ).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(failure).toBeInstanceOf(DeliveryError);
+
+  const committed = (await readBack([output], { expected: N, rdkafka: READ_COMMITTED, timeoutMs: 5000 })).map(
+    (record) => json(record, Item.extend({ padding: z.string() })).id,
+  );
+  // Whole transactions of 100 before the refused one, in order; nothing of the refused one or after.
+  expect(duplicates(committed)).toEqual([]);
+  expect(committed).not.toContain(BAD);
+  expect(committed.length % 100).toBe(0);
+  expect(committed).toEqual(Array.from({ length: committed.length }, (_, i) => i));
+  expect(committed.length).toBeLessThanOrEqual(BAD);
+  // The group's commit stops before the refused record: the next run reads it again.
+  const again = await readBack([input], { expected: N - committed.length, groupId, settleMs: 500 });
+  expect(again.map((record) => json(record, Item).id)).toContain(BAD);
+});
