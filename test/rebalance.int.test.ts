@@ -1,7 +1,7 @@
 /**
  * Guarantees 1 and 2 across a cooperative rebalance: a second consumer joins the group mid-run and
  * later leaves gracefully. Partitions move twice while records are in flight; every input id must
- * come out exactly once.
+ * come out exactly once, whether toKafka waits for delivery reports or for transaction commits.
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
@@ -24,110 +24,117 @@ import {
 const Item = z.object({ id: z.number().int() });
 type Item = z.infer<typeof Item>;
 
-test('a consumer joining mid-run and then leaving loses nothing and duplicates nothing', async () => {
-  const PHASE = 1000;
-  const N = 4 * PHASE;
-  const inTopic = unique('rebalance-in');
-  const outTopic = unique('rebalance-out');
-  const dlqTopic = unique('rebalance-dlq');
-  await newTopics([{ topic: inTopic, partitions: 6 }, { topic: outTopic, partitions: 6 }, { topic: dlqTopic }]);
-  const b = brokers();
-  const groupId = unique('rebalance');
-  const phase = (n: number): { topic: string; key: string; value: string }[] =>
-    Array.from({ length: PHASE }, (_, i) => {
-      const id = n * PHASE + i;
-      return { topic: inTopic, key: `k${String(id % 97)}`, value: JSON.stringify({ id }) };
+test.each([
+  ['one delivery report per record', false],
+  ["toKafka's transactions", true],
+])(
+  'a consumer joining mid-run and then leaving loses nothing and duplicates nothing (%s)',
+  async (_, transactional) => {
+    const PHASE = 1000;
+    const N = 4 * PHASE;
+    const inTopic = unique('rebalance-in');
+    const outTopic = unique('rebalance-out');
+    const dlqTopic = unique('rebalance-dlq');
+    await newTopics([{ topic: inTopic, partitions: 6 }, { topic: outTopic, partitions: 6 }, { topic: dlqTopic }]);
+    const b = brokers();
+    const groupId = unique('rebalance');
+    const phase = (n: number): { topic: string; key: string; value: string }[] =>
+      Array.from({ length: PHASE }, (_, i) => {
+        const id = n * PHASE + i;
+        return { topic: inTopic, key: `k${String(id % 97)}`, value: JSON.stringify({ id }) };
+      });
+
+    const member = (name: string): GroupMember<Item> =>
+      startGroupMember({
+        name,
+        groupId,
+        topic: inTopic,
+        schema: Item,
+        handlers: [
+          handler<Item, Record<string, unknown>>('work', async (ctx) => {
+            await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+            ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
+          }),
+        ],
+        chainOptions: { concurrency: 4, ordering: 'key' },
+        deadLetterTopic: dlqTopic,
+        ...(transactional ? { transactions: { id: `${groupId}-${name}` } } : {}),
+      });
+
+    const one = member('one');
+    // One's in-flight count when its first revoke began: proof that it was busy then.
+    let oneInFlightAtRevoke: number | undefined;
+    const sampler = setInterval(() => {
+      if (one.source.partitions().some((partition) => partition.revoking))
+        oneInFlightAtRevoke ??= one.source.stats.inFlight;
+    }, 2);
+    let two: ReturnType<typeof member> | undefined;
+    try {
+      await produceRecords(b, phase(0));
+      await waitFor(
+        () => one.counts.ok >= PHASE / 2,
+        30_000,
+        () => `consumer one to get going (${JSON.stringify(one.counts)})`,
+      );
+
+      // Consumer two joins while one is busy (phase 1 arrives meanwhile): some of one's partitions are
+      // revoked with records in flight.
+      two = member('two');
+      const joined = two;
+      await produceRecords(b, phase(1));
+      await waitFor(
+        () => joined.source.stats.assigned > 0,
+        30_000,
+        () => 'consumer two to be assigned partitions',
+      );
+      expect(one.source.stats.revoked).toBeGreaterThan(0);
+      // Input for both, until two has done real work.
+      await produceRecords(b, phase(2));
+      await waitFor(
+        () => joined.counts.ok >= 200,
+        30_000,
+        () => `consumer two to work (${JSON.stringify(joined.counts)})`,
+      );
+
+      // More input, then two leaves gracefully while it has records in flight; one takes its partitions back.
+      await produceRecords(b, phase(3));
+      await sleep(100);
+      const twoInFlightAtLeave = two.source.stats.inFlight;
+      await two.source.stop();
+      expect(await two.done).toEqual(two.counts);
+      // Both moves happened while the members were busy (else the test would prove little).
+      expect(oneInFlightAtRevoke).toBeGreaterThan(0);
+      expect(twoInFlightAtLeave).toBeGreaterThan(0);
+
+      const total = (): number => one.counts.ok + (two?.counts.ok ?? 0);
+      await waitFor(
+        () => total() >= N,
+        45_000,
+        () => `all ${String(N)} records (one ${JSON.stringify(one.counts)}, two ${JSON.stringify(joined.counts)})`,
+      );
+      await sleep(1500);
+    } finally {
+      clearInterval(sampler);
+      await Promise.all([one.source.stop(), two?.source.stop()]);
+    }
+    expect(await one.done).toEqual(one.counts);
+
+    // The output topic holds every input id exactly once.
+    const out = await readBack([outTopic], { expected: N });
+    const ids = out.map((record) => json(record, z.object({ id: z.number(), by: z.enum(['one', 'two']) })).id);
+    expect(duplicates(ids)).toEqual([]);
+    expect(ids.sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i));
+
+    // Both members did real work, and partitions moved both ways.
+    expect(two.counts.ok).toBeGreaterThan(0);
+    expect(one.source.stats.assigned).toBeGreaterThan(6);
+    expect(two.source.stats.assigned).toBeGreaterThan(0);
+    expect(two.source.stats.revoked).toBe(two.source.stats.assigned);
+    // Nothing was processed twice, nothing failed.
+    expect({ one: one.counts, two: two.counts }).toEqual({
+      one: { ...emptyOutcomeCounts(), ok: one.counts.ok },
+      two: { ...emptyOutcomeCounts(), ok: two.counts.ok },
     });
-
-  const member = (name: string): GroupMember<Item> =>
-    startGroupMember({
-      name,
-      groupId,
-      topic: inTopic,
-      schema: Item,
-      handlers: [
-        handler<Item, Record<string, unknown>>('work', async (ctx) => {
-          await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
-          ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
-        }),
-      ],
-      chainOptions: { concurrency: 4, ordering: 'key' },
-      deadLetterTopic: dlqTopic,
-    });
-
-  const one = member('one');
-  // One's in-flight count when its first revoke began: proof that it was busy then.
-  let oneInFlightAtRevoke: number | undefined;
-  const sampler = setInterval(() => {
-    if (one.source.partitions().some((partition) => partition.revoking))
-      oneInFlightAtRevoke ??= one.source.stats.inFlight;
-  }, 2);
-  let two: ReturnType<typeof member> | undefined;
-  try {
-    await produceRecords(b, phase(0));
-    await waitFor(
-      () => one.counts.ok >= PHASE / 2,
-      30_000,
-      () => `consumer one to get going (${JSON.stringify(one.counts)})`,
-    );
-
-    // Consumer two joins while one is busy (phase 1 arrives meanwhile): some of one's partitions are
-    // revoked with records in flight.
-    two = member('two');
-    const joined = two;
-    await produceRecords(b, phase(1));
-    await waitFor(
-      () => joined.source.stats.assigned > 0,
-      30_000,
-      () => 'consumer two to be assigned partitions',
-    );
-    expect(one.source.stats.revoked).toBeGreaterThan(0);
-    // Input for both, until two has done real work.
-    await produceRecords(b, phase(2));
-    await waitFor(
-      () => joined.counts.ok >= 200,
-      30_000,
-      () => `consumer two to work (${JSON.stringify(joined.counts)})`,
-    );
-
-    // More input, then two leaves gracefully while it has records in flight; one takes its partitions back.
-    await produceRecords(b, phase(3));
-    await sleep(100);
-    const twoInFlightAtLeave = two.source.stats.inFlight;
-    await two.source.stop();
-    expect(await two.done).toEqual(two.counts);
-    // Both moves happened while the members were busy (else the test would prove little).
-    expect(oneInFlightAtRevoke).toBeGreaterThan(0);
-    expect(twoInFlightAtLeave).toBeGreaterThan(0);
-
-    const total = (): number => one.counts.ok + (two?.counts.ok ?? 0);
-    await waitFor(
-      () => total() >= N,
-      45_000,
-      () => `all ${String(N)} records (one ${JSON.stringify(one.counts)}, two ${JSON.stringify(joined.counts)})`,
-    );
-    await sleep(1500);
-  } finally {
-    clearInterval(sampler);
-    await Promise.all([one.source.stop(), two?.source.stop()]);
-  }
-  expect(await one.done).toEqual(one.counts);
-
-  // The output topic holds every input id exactly once.
-  const out = await readBack([outTopic], { expected: N });
-  const ids = out.map((record) => json(record, z.object({ id: z.number(), by: z.enum(['one', 'two']) })).id);
-  expect(duplicates(ids)).toEqual([]);
-  expect(ids.sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i));
-
-  // Both members did real work, and partitions moved both ways.
-  expect(two.counts.ok).toBeGreaterThan(0);
-  expect(one.source.stats.assigned).toBeGreaterThan(6);
-  expect(two.source.stats.assigned).toBeGreaterThan(0);
-  expect(two.source.stats.revoked).toBe(two.source.stats.assigned);
-  // Nothing was processed twice, nothing failed.
-  expect({ one: one.counts, two: two.counts }).toEqual({
-    one: { ...emptyOutcomeCounts(), ok: one.counts.ok },
-    two: { ...emptyOutcomeCounts(), ok: two.counts.ok },
-  });
-  expect(one.counts.ok + two.counts.ok).toBe(N);
-});
+    expect(one.counts.ok + two.counts.ok).toBe(N);
+  },
+);

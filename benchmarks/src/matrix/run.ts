@@ -196,6 +196,14 @@ const CONTENDERS: readonly Contender[] = [
     command: (c) => node('rx.ts')({ ...c, variant: 'window' }),
   },
   {
+    id: 'rx-txn',
+    label: 'rxkafka transactions',
+    describe:
+      "toKafka's transactions (records delivered by transaction commits, at most 50 ms each, instead of one delivery report each) and maxInFlight 16,384; otherwise the defaults",
+    scenarios: new Set(['passthrough', 'latency']),
+    command: (c) => node('rx.ts')({ ...c, variant: 'txn' }),
+  },
+  {
     id: 'rx-tuned',
     label: 'rxkafka tuned',
     describe:

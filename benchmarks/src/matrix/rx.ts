@@ -7,6 +7,8 @@
  *   scenario sets concurrency and ordering (the same for every contender).
  * variant `window` — the defaults with other replay bounds: maxUncommitted 4096 (= maxInFlight; the
  *   default is 16,384), or BENCH_MAX_UNCOMMITTED, and maxHeldBack BENCH_MAX_HELD_BACK if set.
+ * variant `txn` — toKafka's `transactions` with `maxMs` 50 and fromKafka's `maxInFlight` 16,384, so that a
+ *   transaction holds thousands of records while the one before it commits (docs/decisions.md 54).
  * variant `tuned` — ordering 'unordered' and concurrency 64 where the scenario leaves them free
  *   (consume, passthrough, latency); in the io scenario maxInFlight max(4096, 2 × concurrency), so the
  *   pool is never starved by the in-flight limit.
@@ -44,7 +46,8 @@ diagnosticsChannel.subscribe('rxkafka:consumer.assigned', () => {
 const io = config.scenario === 'io';
 const concurrency = io ? (config.concurrency ?? 16) : tuned ? 64 : undefined;
 const ordering = io ? (config.ordering ?? 'key') : tuned ? 'unordered' : undefined;
-const maxInFlight = io && tuned ? Math.max(4096, 2 * (config.concurrency ?? 16)) : undefined;
+const txn = config.variant === 'txn';
+const maxInFlight = io && tuned ? Math.max(4096, 2 * (config.concurrency ?? 16)) : txn ? 16_384 : undefined;
 
 const source = fromKafka<Bytes, State>({
   brokers: config.brokers,
@@ -103,7 +106,12 @@ const chainOptions = {
 };
 const sink =
   config.scenario === 'passthrough' || config.scenario === 'latency'
-    ? toKafka({ brokers: config.brokers, deadLetterTopic: false, logger })
+    ? toKafka({
+        brokers: config.brokers,
+        deadLetterTopic: false,
+        logger,
+        ...(txn ? { transactions: { id: `bench-rx-txn-${config.group}`, maxMs: 50 } } : {}),
+      })
     : acknowledge({ logger });
 
 let done = 0;

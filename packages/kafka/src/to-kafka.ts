@@ -47,7 +47,7 @@ export interface ToKafkaOptions {
   /**
    * Deliver in transactions instead of waiting for one delivery report per record: records are
    * produced inside a transaction that commits every `maxRecords` records (default 10,000) or `maxMs`
-   * after its first record (default 100), and a record is acknowledged and emitted once its transaction
+   * after its first record (default 20), and a record is acknowledged and emitted once its transaction
    * committed. It costs the main thread less per record (node-rdkafka calls into JavaScript once per
    * delivery report; docs/decisions.md 54) and delays each outcome by up to `maxMs` plus a commit. The
    * guarantee stays at least once, as offsets are committed by the consumer after; consumers reading
@@ -139,7 +139,7 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
         : {
             id: parsed.transactions.id,
             maxRecords: parsed.transactions.maxRecords ?? 10_000,
-            maxMs: parsed.transactions.maxMs ?? 100,
+            maxMs: parsed.transactions.maxMs ?? 20,
             timeoutMs: parsed.flushTimeout ?? 10_000,
           },
     librdkafka: {
