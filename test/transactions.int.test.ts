@@ -1,13 +1,14 @@
 /**
  * toKafka's `transactions`: records are delivered by transaction commits instead of one delivery report
- * each. Every output arrives once and in order per key, a read_committed reader sees it, each commit
- * leaves its control record in the output partitions, and a transaction the broker refuses is aborted:
- * its records never reach a read_committed reader, are never acknowledged, and the stream fails loudly.
+ * each. Every output arrives once and in order per key, a read_committed reader sees it, and each commit
+ * leaves its control record in the output partitions. A transaction the broker refuses, or one that
+ * outlives `transaction.timeout.ms`, is aborted: its records never reach a read_committed reader, are
+ * never acknowledged, and the stream fails loudly.
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { DeliveryError, fromKafka, runService, toKafka } from '@rxkafka/kafka';
+import { DeliveryError, fromKafka, KafkaError, runService, toKafka } from '@rxkafka/kafka';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
@@ -47,7 +48,9 @@ async function seeded(
   return { input, output };
 }
 
+// librdkafka's default, spelled out; read_uncommitted also returns what aborted transactions wrote.
 const READ_COMMITTED = { 'isolation.level': 'read_committed' } as const;
+const READ_UNCOMMITTED = { 'isolation.level': 'read_uncommitted' } as const;
 
 test('every output arrives once, in order per key, through transactions a read_committed reader sees', async () => {
   const N = 3000;
@@ -155,4 +158,52 @@ test('a transaction the broker refuses is aborted: none of it is visible read_co
   // The group's commit stops before the refused record: the next run reads it again.
   const again = await readBack([input], { expected: N - committed.length, groupId, settleMs: 500 });
   expect(again.map((record) => json(record, Item).id)).toContain(BAD);
+});
+
+test('a transaction that outlives transaction.timeout.ms fences its producer: the stream fails, and nothing of it is visible read_committed or committed', async () => {
+  const N = 60;
+  const { input, output } = await seeded(N, 1);
+  const groupId = unique('txn-timeout');
+  const logger = capturingLogger();
+  const source = fromKafka<Item>({
+    brokers: brokers(),
+    groupId,
+    topics: [input],
+    schema: Item,
+    rdkafka: CONSUMER_TUNING,
+  });
+  const forward = handler<Item, State>('forward', async (ctx) => {
+    // The first transaction holds record 0 while record 1 takes longer than the broker lets it live.
+    if (ctx.record.id === 1) await new Promise((resolve) => setTimeout(resolve, 2500));
+    ctx.emit({ topic: output, key: ctx.record.key, value: ctx.record });
+  });
+  const failure = await runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([forward], { ordering: 'partition' }),
+        toKafka({
+          brokers: brokers(),
+          deadLetterTopic: false,
+          logger,
+          transactions: { id: unique('txn-id'), maxRecords: N, maxMs: 60_000 },
+          rdkafka: { 'transaction.timeout.ms': 1000, 'message.timeout.ms': 1000 },
+        }),
+      ),
+    { handleSignals: false, logger },
+  ).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  // The broker aborted the transaction and bumped the producer's epoch: librdkafka calls that fenced,
+  // a fatal error, so the stream fails instead of trying again.
+  expect(failure).toBeInstanceOf(KafkaError);
+  expect(failure).toMatchObject({ fatal: true, code: 'ERR__FENCED' });
+  // Written, then aborted: a read_uncommitted reader sees the records, a read_committed one does not.
+  expect(
+    (await readBack([output], { expected: N, rdkafka: READ_UNCOMMITTED, timeoutMs: 5000 })).length,
+  ).toBeGreaterThan(0);
+  expect(await readBack([output], { expected: 1, rdkafka: READ_COMMITTED, timeoutMs: 3000, settleMs: 0 })).toEqual([]);
+  // Nothing was acknowledged: the group reads every record again.
+  expect(await readBack([input], { expected: N, groupId, settleMs: 500 })).toHaveLength(N);
 });

@@ -608,6 +608,12 @@ export class ProducerPort {
   }
 }
 
+/** The transactional calls of node-rdkafka's producer. */
+export type TransactionalClient = Pick<
+  InstanceType<typeof Producer>,
+  'initTransactions' | 'beginTransaction' | 'commitTransaction' | 'abortTransaction'
+>;
+
 /**
  * The records of the open transaction, and its commits. A transaction begins when a record comes and
  * none is open, and commits at `maxRecords` or `maxMs`; while it begins or commits, `produce` refuses
@@ -616,7 +622,7 @@ export class ProducerPort {
  * transaction and reports its records failed with the first failure librdkafka reported for one of
  * them (or the commit's own error): toKafka then produces them again on a new producer, or stops.
  */
-class TransactionBatches {
+export class TransactionBatches {
   // Opaques produced into the open transaction, in order.
   #records: unknown[] = [];
   #state: 'idle' | 'beginning' | 'open' | 'committing' | 'closed' = 'idle';
@@ -626,7 +632,7 @@ class TransactionBatches {
   #committing: Promise<void> | undefined;
 
   constructor(
-    private readonly client: InstanceType<typeof Producer>,
+    private readonly client: TransactionalClient,
     private readonly events: ProducerEvents,
     private readonly settings: TransactionSettings,
   ) {}

@@ -45,16 +45,17 @@ export interface ToKafkaOptions {
    */
   readonly deliveryAttempts?: number;
   /**
-   * Deliver in transactions instead of waiting for one delivery report per record: records are
-   * produced inside a transaction that commits every `maxRecords` records (default 10,000) or `maxMs`
-   * after its first record (default 20), and a record is acknowledged and emitted once its transaction
-   * committed. It costs the main thread less per record (node-rdkafka calls into JavaScript once per
-   * delivery report; docs/decisions.md 54) and delays each outcome by up to `maxMs` plus a commit. The
-   * guarantee stays at least once, as offsets are committed by the consumer after; consumers reading
-   * with `isolation.level: 'read_committed'` see each transaction's outputs whole or not at all. `id` is
-   * the `transactional.id`: one per running instance (two producers with one id fence each other: the
-   * older one fails with a fatal error). A failed commit aborts the transaction and its records are
-   * produced again on a new producer, up to `deliveryAttempts`.
+   * Deliver in transactions instead of one delivery report per record: records are produced inside a
+   * transaction that commits at `maxRecords` records (default 10,000) or `maxMs` after its first record
+   * (default 20), and a record is acknowledged and emitted once its transaction committed. `id` is the
+   * `transactional.id`: one per running instance (two producers with one id fence each other, and the
+   * older one fails with a fatal error, as does one whose transaction outlived
+   * `transaction.timeout.ms`). A failed commit aborts the transaction: its records are produced again
+   * on a new producer, up to `deliveryAttempts`, or the stream fails with a `DeliveryError` if one was
+   * refused. Consumers reading with `isolation.level: 'read_committed'` see a transaction's outputs
+   * whole or not at all. The guarantee
+   * stays at least once: offsets are still committed by the consumer, after. Outcomes come up to
+   * `maxMs` plus a commit later. Throughput: docs/decisions.md 54.
    */
   readonly transactions?: {
     readonly id: string;

@@ -171,6 +171,8 @@ offsets.topic.num.partitions=3
 transaction.state.log.replication.factor=$replication
 transaction.state.log.min.isr=$min_isr
 transaction.state.log.num.partitions=3
+# Transactions past transaction.timeout.ms are aborted within 1 s, not at the default 10 s sweep.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 share.coordinator.state.topic.replication.factor=$replication
 share.coordinator.state.topic.min.isr=1
 share.coordinator.state.topic.num.partitions=3
