@@ -590,6 +590,7 @@ export class ProducerPort {
    * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate).
    */
   discard(): Promise<void> {
+    this.#transactions?.close();
     return new Promise((resolve) => {
       if (!this.#client.isConnected()) {
         resolve();
