@@ -117,14 +117,6 @@ if (config.scenario === 'stall') {
 
 async function main(): Promise<void> {
   const batchSize = variant === 'consume' ? 1000 : 500;
-  const consumeBatch = (n: number): Promise<Message[]> =>
-    new Promise((resolve, reject) => {
-      consumer.consume(n, (error: LibrdKafkaError | null | undefined, messages) => {
-        if (error) reject(new Error(`consume: ${error.message}`));
-        else resolve(messages);
-      });
-    });
-
   // Completion tracking: a batch is committable once every record in it is done, and all batches before it.
   interface Batch {
     remaining: number;
@@ -215,10 +207,10 @@ async function main(): Promise<void> {
     meter.first();
     // Exactly `target` records, as the other contenders do: a run longer than theirs would spread its
     // fixed start (assignment → first record) over more records.
-    const take = Math.min(messages.length, target - consumed);
-    const batch: Batch = { remaining: take, positions: new Map(), sealed: false };
+    const taken = target - consumed < messages.length ? messages.slice(0, target - consumed) : messages;
+    const batch: Batch = { remaining: taken.length, positions: new Map(), sealed: false };
     batches.push(batch);
-    for (const message of take < messages.length ? messages.slice(0, take) : messages) {
+    for (const message of taken) {
       batch.positions.set(message.partition, message.offset + 1);
       meter.bytes += message.value?.length ?? 0;
       consumed++;
@@ -241,7 +233,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    if (child) await sendToChild(batch, take < messages.length ? messages.slice(0, take) : messages);
+    if (child) await sendToChild(batch, taken);
     batch.sealed = true;
     if (failure) throw failure;
   }
@@ -257,6 +249,15 @@ async function main(): Promise<void> {
   meter.report();
   // Leaving the (throw-away) group is not measured; the result line is out.
   process.exit(0);
+}
+
+function consumeBatch(n: number): Promise<Message[]> {
+  return new Promise((resolve, reject) => {
+    consumer.consume(n, (error: LibrdKafkaError | null | undefined, messages) => {
+      if (error) reject(new Error(`consume: ${error.message}`));
+      else resolve(messages);
+    });
+  });
 }
 
 /** Calls a node-rdkafka method that takes a callback `(error)` last, as a Promise. */
@@ -295,12 +296,7 @@ async function mainTransactional(txProducer: NodeRdkafka.Producer): Promise<void
   };
   let consumed = 0;
   while (consumed < target) {
-    const messages = await new Promise<Message[]>((resolve, reject) => {
-      consumer.consume(500, (error: LibrdKafkaError | null | undefined, batch) => {
-        if (error) reject(new Error(`consume: ${error.message}`));
-        else resolve(batch);
-      });
-    });
+    const messages = await consumeBatch(500);
     if (messages.length > 0) {
       meter.first();
       if (inTransaction === 0) {

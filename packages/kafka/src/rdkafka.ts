@@ -586,8 +586,9 @@ export class ProducerPort {
   }
 
   /**
-   * Closes without flushing (an open transaction is aborted by the broker): for a producer being replaced, whose records are produced again on its
-   * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate).
+   * Closes without flushing: for a producer being replaced, whose records are produced again on its
+   * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate; an
+   * open transaction is aborted when its successor initialises the same `transactional.id`).
    */
   discard(): Promise<void> {
     this.#transactions?.close();

@@ -53,9 +53,9 @@ export interface ToKafkaOptions {
    * `transaction.timeout.ms`). A failed commit aborts the transaction: its records are produced again
    * on a new producer, up to `deliveryAttempts`, or the stream fails with a `DeliveryError` if one was
    * refused. Consumers reading with `isolation.level: 'read_committed'` see a transaction's outputs
-   * whole or not at all. The guarantee
-   * stays at least once: offsets are still committed by the consumer, after. Outcomes come up to
-   * `maxMs` plus a commit later. Throughput: docs/decisions.md 54.
+   * whole or not at all. The guarantee stays at least once: offsets are still committed by the
+   * consumer, after. Outcomes come up to `maxMs` plus a commit later. Each transactional call (init,
+   * commit, abort) is bounded by `flushTimeout`. Throughput: docs/decisions.md 54.
    */
   readonly transactions?: {
     readonly id: string;
