@@ -7,8 +7,16 @@
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
-import { handler, runChain } from '@rxkafka/core';
-import { DeliveryError, fromKafka, KafkaError, runService, toKafka } from '@rxkafka/kafka';
+import { handler, runChain, type ChainHandler, type RunChainOptions } from '@rxkafka/core';
+import {
+  DeliveryError,
+  fromKafka,
+  KafkaError,
+  runService,
+  toKafka,
+  type OutcomeCounts,
+  type ToKafkaOptions,
+} from '@rxkafka/kafka';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import {
   brokers,
@@ -52,42 +60,60 @@ async function seeded(
 const READ_COMMITTED = { 'isolation.level': 'read_committed' } as const;
 const READ_UNCOMMITTED = { 'isolation.level': 'read_uncommitted' } as const;
 
+/**
+ * Runs input → `forward` → toKafka with `transactions` as a service, stopping after `stopAfter`
+ * outcomes; resolves with the outcome counts, or with the error the service failed with.
+ */
+async function serve(options: {
+  readonly input: string;
+  readonly groupId: string;
+  readonly forward: ChainHandler<Item, State>;
+  readonly chain?: RunChainOptions<Item, State>;
+  readonly sink: Omit<ToKafkaOptions, 'brokers' | 'deadLetterTopic'>;
+  readonly stopAfter?: number;
+}): Promise<OutcomeCounts | { failure: unknown }> {
+  const source = fromKafka<Item>({
+    brokers: brokers(),
+    groupId: options.groupId,
+    topics: [options.input],
+    schema: Item,
+    rdkafka: CONSUMER_TUNING,
+  });
+  const logger = capturingLogger();
+  let settled = 0;
+  return runService(
+    source,
+    (records) =>
+      records.pipe(
+        runChain([options.forward], options.chain),
+        toKafka({ brokers: brokers(), deadLetterTopic: false, logger, ...options.sink }),
+      ),
+    {
+      handleSignals: false,
+      logger,
+      onOutcome: () => {
+        if (++settled === options.stopAfter) void source.stop();
+      },
+    },
+  ).catch((failure: unknown) => ({ failure }));
+}
+
 test('every output arrives once, in order per key, through transactions a read_committed reader sees', async () => {
   const N = 3000;
   const { input, output } = await seeded(N, 3);
   const groupId = unique('txn');
-  const source = fromKafka<Item>({
-    brokers: brokers(),
-    groupId,
-    topics: [input],
-    schema: Item,
-    rdkafka: CONSUMER_TUNING,
-  });
   const forward = handler<Item, State>('forward', (ctx) => {
     ctx.emit({ topic: output, key: ctx.record.key, value: ctx.record });
   });
-  let settled = 0;
-  const counts = await runService(
-    source,
-    (records) =>
-      records.pipe(
-        runChain([forward], { concurrency: 16 }),
-        toKafka({
-          brokers: brokers(),
-          deadLetterTopic: false,
-          logger: capturingLogger(),
-          transactions: { id: unique('txn-id'), maxRecords: 400, maxMs: 50 },
-        }),
-      ),
-    {
-      handleSignals: false,
-      logger: capturingLogger(),
-      onOutcome: () => {
-        if (++settled === N) void source.stop();
-      },
-    },
-  );
-  expect(counts.ok).toBe(N);
+  const counts = await serve({
+    input,
+    groupId,
+    forward,
+    chain: { concurrency: 16 },
+    sink: { transactions: { id: unique('txn-id'), maxRecords: 400, maxMs: 50 } },
+    stopAfter: N,
+  });
+  expect(counts).toMatchObject({ ok: N });
 
   const seen = await readBack([output], { expected: N, rdkafka: READ_COMMITTED });
   const items = seen.map((record) => json(record, Item));
@@ -114,36 +140,17 @@ test('a transaction the broker refuses is aborted: none of it is visible read_co
   // (its own limit is 1 MB). Transactions of 100 small records stay far below it.
   const { input, output } = await seeded(N, 1, { 'max.message.bytes': '100000' });
   const groupId = unique('txn-refused');
-  const logger = capturingLogger();
-  const source = fromKafka<Item>({
-    brokers: brokers(),
-    groupId,
-    topics: [input],
-    schema: Item,
-    rdkafka: CONSUMER_TUNING,
-  });
   const forward = handler<Item, State>('forward', (ctx) => {
     const padding = ctx.record.id === BAD ? 'x'.repeat(200_000) : '';
     ctx.emit({ topic: output, key: ctx.record.key, value: { ...ctx.record, padding } });
   });
-  const failure = await runService(
-    source,
-    (records) =>
-      records.pipe(
-        runChain([forward], { ordering: 'partition' }),
-        toKafka({
-          brokers: brokers(),
-          deadLetterTopic: false,
-          logger,
-          deliveryAttempts: 2,
-          transactions: { id: unique('txn-id'), maxRecords: 100, maxMs: 1000 },
-        }),
-      ),
-    { handleSignals: false, logger },
-  ).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+  const { failure } = (await serve({
+    input,
+    groupId,
+    forward,
+    chain: { ordering: 'partition' },
+    sink: { deliveryAttempts: 2, transactions: { id: unique('txn-id'), maxRecords: 100, maxMs: 1000 } },
+  })) as { failure: unknown };
   expect(failure).toBeInstanceOf(DeliveryError);
 
   const committed = (await readBack([output], { expected: N, rdkafka: READ_COMMITTED, timeoutMs: 5000 })).map(
@@ -164,37 +171,21 @@ test('a transaction that outlives transaction.timeout.ms fences its producer: th
   const N = 60;
   const { input, output } = await seeded(N, 1);
   const groupId = unique('txn-timeout');
-  const logger = capturingLogger();
-  const source = fromKafka<Item>({
-    brokers: brokers(),
-    groupId,
-    topics: [input],
-    schema: Item,
-    rdkafka: CONSUMER_TUNING,
-  });
   const forward = handler<Item, State>('forward', async (ctx) => {
     // The first transaction holds record 0 while record 1 takes longer than the broker lets it live.
     if (ctx.record.id === 1) await new Promise((resolve) => setTimeout(resolve, 2500));
     ctx.emit({ topic: output, key: ctx.record.key, value: ctx.record });
   });
-  const failure = await runService(
-    source,
-    (records) =>
-      records.pipe(
-        runChain([forward], { ordering: 'partition' }),
-        toKafka({
-          brokers: brokers(),
-          deadLetterTopic: false,
-          logger,
-          transactions: { id: unique('txn-id'), maxRecords: N, maxMs: 60_000 },
-          rdkafka: { 'transaction.timeout.ms': 1000, 'message.timeout.ms': 1000 },
-        }),
-      ),
-    { handleSignals: false, logger },
-  ).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+  const { failure } = (await serve({
+    input,
+    groupId,
+    forward,
+    chain: { ordering: 'partition' },
+    sink: {
+      transactions: { id: unique('txn-id'), maxRecords: N, maxMs: 60_000 },
+      rdkafka: { 'transaction.timeout.ms': 1000, 'message.timeout.ms': 1000 },
+    },
+  })) as { failure: unknown };
   // The broker aborted the transaction and bumped the producer's epoch: librdkafka calls that fenced,
   // a fatal error, so the stream fails instead of trying again.
   expect(failure).toBeInstanceOf(KafkaError);
