@@ -1,5 +1,6 @@
 /**
- * (c) The broker stopped and restarted mid-run (twice in the full profile, once in CI), 3 workers.
+ * (c) The broker stopped and restarted mid-run (twice in the full profile, once in CI), 3 workers; once
+ * with toKafka delivering by delivery reports, once by transaction commits.
  * Invariants: lost = 0, reordered = 0, no stall (the workers recover by themselves, without being
  * replaced, and no worker fails). Duplicates are reported: while the broker (the group coordinator) is
  * down, no commit succeeds, and a member may lose its partitions without a revoke, so each worker can
@@ -21,18 +22,21 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-test(
-  `(c) the broker stopped and restarted ${String(P.brokerRestarts)}× mid-run`,
-  async () => {
+test.each([
+  ['', {}],
+  [", toKafka's transactions", { REL_TRANSACTIONS: '1' }],
+])(
+  `(c) the broker stopped and restarted ${String(P.brokerRestarts)}× mid-run%s`,
+  async (variant, workerEnv) => {
     if (broker === undefined) throw new Error('no broker');
     const s = new Scenario({
-      name: `(c) broker restart ×${String(P.brokerRestarts)} (down ${String(P.brokerDownMs / 1000)} s), 3 workers`,
+      name: `(c) broker restart ×${String(P.brokerRestarts)} (down ${String(P.brokerDownMs / 1000)} s), 3 workers${variant}`,
       brokers: broker.brokers,
       records: P.records,
     });
     try {
       await s.prepare();
-      for (let i = 0; i < 3; i++) s.startWorker();
+      for (let i = 0; i < 3; i++) s.startWorker(workerEnv);
       await Promise.all(s.workers.map((w) => w.ready(60_000)));
       const backUp: number[] = [];
       for (let r = 1; r <= P.brokerRestarts; r++) {

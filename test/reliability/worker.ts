@@ -55,6 +55,8 @@ const config = {
   /** librdkafka producer message.timeout.ms; 0 = librdkafka's default. */
   messageTimeoutMs: int('REL_MESSAGE_TIMEOUT_MS', 0),
   sessionTimeoutMs: int('REL_SESSION_TIMEOUT_MS', 6000),
+  /** '1': toKafka delivers by transaction commits (`transactions`), one transactional.id per worker. */
+  transactions: env('REL_TRANSACTIONS', '') === '1',
 };
 
 const emit = (line: Record<string, unknown>): void => {
@@ -175,6 +177,7 @@ try {
           deadLetterTopic: config.deadLetter,
           logger,
           ...(config.messageTimeoutMs > 0 ? { rdkafka: { 'message.timeout.ms': config.messageTimeoutMs } } : {}),
+          ...(config.transactions ? { transactions: { id: `${config.group}-${config.name}` } } : {}),
         }),
       ),
     {
