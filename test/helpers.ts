@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { z } from 'zod';
-import { runChain, type ChainHandler, type RunChainOptions, type SourceRecord } from '@rxkafka/core';
+import { handler, runChain, type RunChainOptions, type SourceRecord } from '@rxkafka/core';
 import {
   emptyOutcomeCounts,
   fromKafka,
@@ -18,7 +18,7 @@ import {
   type OutcomeCounts,
   type ToKafkaOptions,
 } from '@rxkafka/kafka';
-import { createTopics, type NewTopic } from '@rxkafka/kafka/admin';
+import { createTopics, type NewTopic, type PlainRecord } from '@rxkafka/kafka/admin';
 
 /** Bootstrap servers of the broker started by the global setup (or KAFKA_BROKERS). */
 export function brokers(): string {
@@ -83,38 +83,58 @@ export function capturingLogger(): CapturingLogger {
  */
 export const CONSUMER_TUNING: LibrdkafkaConfig = { 'session.timeout.ms': 10_000, 'heartbeat.interval.ms': 500 };
 
-/** A consumer group member running fromKafka → runChain → toKafka as a service, counting its outcomes. */
-export interface GroupMember<R> {
-  readonly source: KafkaSource<R, Record<string, unknown>>;
+/** The records of the group-member tests: an id, keyed `k<id % keys>`. */
+export const IdRecord = z.object({ id: z.number().int() });
+export type IdRecord = z.infer<typeof IdRecord>;
+
+/** Input for `topic`: ids `from` … `from + count - 1`, keyed `k<id % keys>`. */
+export function idRecords(topic: string, from: number, count: number, keys: number): PlainRecord[] {
+  return Array.from({ length: count }, (_, i) => {
+    const id = from + i;
+    return { topic, key: `k${String(id % keys)}`, value: JSON.stringify({ id }) };
+  });
+}
+
+/**
+ * A consumer group member running fromKafka → runChain → toKafka as a service, counting its outcomes.
+ * Its one handler waits `delayMs()` and forwards `{ id, by: name }` to `outTopic`, with the input's key.
+ */
+export interface GroupMember {
+  readonly source: KafkaSource<IdRecord, Record<string, unknown>>;
   readonly counts: OutcomeCounts;
   /** runService's result: the counts once the member has stopped. */
   readonly done: Promise<OutcomeCounts>;
 }
 
-export function startGroupMember<R>(options: {
+export function startGroupMember(options: {
   readonly name: string;
   readonly groupId: string;
   readonly topic: string;
-  readonly schema: z.ZodType<R>;
-  readonly handlers: readonly ChainHandler<R, Record<string, unknown>>[];
-  readonly chainOptions?: RunChainOptions<R, Record<string, unknown>>;
+  readonly outTopic: string;
+  readonly delayMs: () => number;
+  readonly chainOptions?: RunChainOptions<IdRecord, Record<string, unknown>>;
   readonly deadLetterTopic: string | false;
   /** toKafka's `transactions`, if the member delivers in transactions. */
   readonly transactions?: ToKafkaOptions['transactions'];
-}): GroupMember<R> {
+}): GroupMember {
+  const { name, outTopic, delayMs } = options;
   const counts = emptyOutcomeCounts();
-  const source = fromKafka<R>({
+  const source = fromKafka<IdRecord>({
     brokers: brokers(),
     groupId: options.groupId,
     topics: [options.topic],
-    schema: options.schema,
-    rdkafka: { ...CONSUMER_TUNING, 'client.id': options.name },
+    schema: IdRecord,
+    rdkafka: { ...CONSUMER_TUNING, 'client.id': name },
+  });
+  const forward = handler<IdRecord, Record<string, unknown>>('work', async (ctx) => {
+    await sleep(delayMs());
+    ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
   });
   const done = runService(
     source,
     (records) =>
       records.pipe(
-        runChain([...options.handlers], options.chainOptions),
+        runChain([forward], options.chainOptions),
         toKafka({
           brokers: brokers(),
           deadLetterTopic: options.deadLetterTopic,

@@ -5,13 +5,13 @@
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';
-import { handler } from '@rxkafka/core';
 import { emptyOutcomeCounts } from '@rxkafka/kafka';
-import { produceRecords } from '@rxkafka/kafka/admin';
+import { produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import {
   brokers,
   duplicates,
   type GroupMember,
+  idRecords,
   json,
   newTopics,
   readBack,
@@ -20,9 +20,6 @@ import {
   unique,
   waitFor,
 } from './helpers.js';
-
-const Item = z.object({ id: z.number().int() });
-type Item = z.infer<typeof Item>;
 
 test.each([
   ['one delivery report per record', false],
@@ -38,24 +35,15 @@ test.each([
     await newTopics([{ topic: inTopic, partitions: 6 }, { topic: outTopic, partitions: 6 }, { topic: dlqTopic }]);
     const b = brokers();
     const groupId = unique('rebalance');
-    const phase = (n: number): { topic: string; key: string; value: string }[] =>
-      Array.from({ length: PHASE }, (_, i) => {
-        const id = n * PHASE + i;
-        return { topic: inTopic, key: `k${String(id % 97)}`, value: JSON.stringify({ id }) };
-      });
+    const phase = (n: number): PlainRecord[] => idRecords(inTopic, n * PHASE, PHASE, 97);
 
-    const member = (name: string): GroupMember<Item> =>
+    const member = (name: string): GroupMember =>
       startGroupMember({
         name,
         groupId,
         topic: inTopic,
-        schema: Item,
-        handlers: [
-          handler<Item, Record<string, unknown>>('work', async (ctx) => {
-            await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
-            ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id, by: name } });
-          }),
-        ],
+        outTopic,
+        delayMs: () => 2 + Math.random() * 8,
         chainOptions: { concurrency: 4, ordering: 'key' },
         deadLetterTopic: dlqTopic,
         ...(transactional ? { transactions: { id: `${groupId}-${name}` } } : {}),

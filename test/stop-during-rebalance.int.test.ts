@@ -5,13 +5,13 @@
  * revoke, when it has rejoined for the cooperative second round; its records must come out exactly once.
  */
 import { expect, test } from 'vitest';
-import { z } from 'zod';
-import { handler } from '@rxkafka/core';
-import { produceRecords } from '@rxkafka/kafka/admin';
+import { produceRecords, type PlainRecord } from '@rxkafka/kafka/admin';
 import {
   brokers,
   duplicates,
   type GroupMember,
+  IdRecord,
+  idRecords,
   json,
   newTopics,
   readBack,
@@ -19,9 +19,6 @@ import {
   unique,
   waitFor,
 } from './helpers.js';
-
-const Item = z.object({ id: z.number().int() });
-type Item = z.infer<typeof Item>;
 
 /** The longest gap between ticks of a 10 ms interval, from start() until stop(). */
 function eventLoopGaps(): { stop: () => number } {
@@ -51,30 +48,12 @@ test('a member stopping during a rebalance round commits its finished records an
   const b = brokers();
   const groupId = unique('stop-rebalance');
 
-  const member = (name: string): GroupMember<Item> =>
-    startGroupMember({
-      name,
-      groupId,
-      topic: inTopic,
-      schema: Item,
-      handlers: [
-        handler<Item, Record<string, unknown>>('work', async (ctx) => {
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          ctx.emit({ topic: outTopic, key: ctx.key, value: { id: ctx.record.id } });
-        }),
-      ],
-      deadLetterTopic: false,
-    });
-
-  const input = (from: number, count: number): { topic: string; key: string; value: string }[] =>
-    Array.from({ length: count }, (_, i) => ({
-      topic: inTopic,
-      key: `k${String((from + i) % 101)}`,
-      value: JSON.stringify({ id: from + i }),
-    }));
+  const member = (name: string): GroupMember =>
+    startGroupMember({ name, groupId, topic: inTopic, outTopic, delayMs: () => 1, deadLetterTopic: false });
+  const input = (from: number, count: number): PlainRecord[] => idRecords(inTopic, from, count, 101);
   const one = member('one');
   const two = member('two');
-  let three: GroupMember<Item> | undefined;
+  let three: GroupMember | undefined;
   try {
     // Both own partitions before any input, so both have work.
     await waitFor(
@@ -114,7 +93,7 @@ test('a member stopping during a rebalance round commits its finished records an
   await Promise.all([one.done, three.done]);
 
   const out = await readBack([outTopic], { expected: N });
-  const ids = out.map((record) => json(record, Item).id);
+  const ids = out.map((record) => json(record, IdRecord).id);
   expect(duplicates(ids)).toEqual([]);
   expect(ids.sort((x, y) => x - y)).toEqual(Array.from({ length: N }, (_, i) => i));
   expect(one.counts.ok + two.counts.ok + three.counts.ok).toBe(N);
