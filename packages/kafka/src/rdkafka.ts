@@ -460,54 +460,74 @@ export interface ProducerEvents {
   error(error: KafkaError): void;
   /** librdkafka's statistics JSON, every `statistics.interval.ms` (off by default). */
   stats?(json: string): void;
-  /** The producer takes records again after refusing them (`produce` returned false) for a transaction. */
+  /** The producer takes records again after refusing them (`produce` returned false) for a batch. */
   writable?(): void;
+  /**
+   * In flushed batches: librdkafka gave up on a record, known only by where it was going and its key
+   * (batched records carry no opaque, see `ProducerPort`). Returns that record's opaque, or undefined
+   * if no record matches; the failure is then reported through `delivered` when its batch ends.
+   */
+  undelivered?(error: KafkaError, where: UndeliveredRecord): unknown;
 }
 
-/** Delivery by transactions (toKafka's `transactions`): one commit reports a batch of records. */
-export interface TransactionSettings {
-  readonly id: string;
-  /** A transaction commits once it holds this many records... */
+/** A record librdkafka reported failed in a batch: its topic, the partition it was for, and its key. */
+export interface UndeliveredRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: Buffer | null;
+}
+
+/**
+ * Delivery confirmed a batch at a time (toKafka's `deliveryBatches`, or `transactions`): a batch's
+ * records are delivered once a flush, or the commit of the transaction that holds them, completes.
+ */
+export interface BatchSettings {
+  /** Set: every batch is a transaction of this `transactional.id`. Unset: a flush ends a batch. */
+  readonly transactionalId: string | undefined;
+  /** A batch ends once it holds this many records... */
   readonly maxRecords: number;
   /** ...or this long after its first record, in ms. */
   readonly maxMs: number;
-  /** Bound of each transactional call (init, commit, abort), in ms. */
+  /** Bound of each call that ends a batch (flush, init, commit, abort), in ms. */
   readonly timeoutMs: number;
 }
 
 /**
- * A producer whose records report their delivery: one delivery report each, or, with `transactions`,
- * the commit of the transaction that holds them (librdkafka then reports failed records only).
- * A report's opaque identifies the record.
+ * A producer whose records report their delivery: one delivery report each (its opaque identifies the
+ * record), or, in batches, the flush or commit that ends their batch, librdkafka then reporting
+ * failed records only. Batched records are produced without an opaque: node-rdkafka keeps a
+ * handle on a record's opaque until its delivery report, which a delivered batched record never gets.
  */
 export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
   readonly #refusal: Refusal;
-  readonly #transactions: TransactionBatches | undefined;
+  readonly #batches: DeliveryBatches | undefined;
 
-  constructor(config: LibrdkafkaConfig, events: ProducerEvents, transactions?: TransactionSettings) {
+  constructor(config: LibrdkafkaConfig, events: ProducerEvents, batchSettings?: BatchSettings) {
+    const transactionalId = batchSettings?.transactionalId;
     try {
       const [globalConfig, topicConfig] = splitConfig(config);
       this.#client = new Producer(
         {
           ...globalConfig,
           dr_cb: true,
-          ...(transactions === undefined
-            ? {}
-            : { 'transactional.id': transactions.id, 'delivery.report.only.error': true }),
+          ...(batchSettings === undefined ? {} : { 'delivery.report.only.error': true }),
+          ...(transactionalId === undefined ? {} : { 'transactional.id': transactionalId }),
         },
         topicConfig,
       );
     } catch (error) {
       throw toKafkaError(error, 'creating the producer');
     }
-    const batches = transactions === undefined ? undefined : new TransactionBatches(this.#client, events, transactions);
-    this.#transactions = batches;
+    const batches = batchSettings === undefined ? undefined : new DeliveryBatches(this.#client, events, batchSettings);
+    this.#batches = batches;
     this.#client.on('delivery-report', (error: NativeError, report: DeliveryReport) => {
       const kafkaError = error ? toKafkaError(error, 'delivery') : undefined;
-      // In a transaction only failures are reported; the commit reports the rest.
-      if (batches !== undefined) batches.failed(kafkaError);
-      else events.delivered(kafkaError, report.opaque);
+      if (batches === undefined) events.delivered(kafkaError, report.opaque);
+      // In batches only failures are reported; the flush or commit reports the rest.
+      else if (kafkaError !== undefined) {
+        batches.failed(kafkaError, { topic: report.topic, partition: report.partition, key: asKey(report.key) });
+      }
     });
     this.#refusal = new Refusal(this.#client, 'producer');
     this.#client.on('event.error', (error) => {
@@ -520,7 +540,7 @@ export class ProducerPort {
 
   async connect(timeoutMs: number): Promise<void> {
     await connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
-    await this.#transactions?.init();
+    await this.#batches?.init();
   }
 
   /** Serves delivery reports every `intervalMs`. */
@@ -537,10 +557,18 @@ export class ProducerPort {
     headers: Record<string, string | Buffer>[] | undefined,
     opaque: unknown,
   ): boolean {
-    const batches = this.#transactions;
+    const batches = this.#batches;
     if (batches !== undefined && !batches.canProduce()) return false;
     try {
-      this.#client.produce(topic, partition, value, key, Date.now(), opaque, headers);
+      this.#client.produce(
+        topic,
+        partition,
+        value,
+        key,
+        Date.now(),
+        batches === undefined ? opaque : undefined,
+        headers,
+      );
       batches?.produced(opaque);
       return true;
     } catch (error) {
@@ -554,9 +582,9 @@ export class ProducerPort {
     this.#client.poll();
   }
 
-  /** Waits for what was produced to be delivered: the open transaction commits, if there is one. */
+  /** Waits for what was produced to be delivered: the open batch ends, if there is one. */
   flush(timeoutMs: number): Promise<void> {
-    if (this.#transactions !== undefined) return this.#transactions.commit();
+    if (this.#batches !== undefined) return this.#batches.end();
     return new Promise((resolve, reject) => {
       this.#client.flush(timeoutMs, (error: NativeError) => {
         if (error) reject(toKafkaError(error, 'flush'));
@@ -591,7 +619,7 @@ export class ProducerPort {
    * open transaction is aborted when its successor initialises the same `transactional.id`).
    */
   discard(): Promise<void> {
-    this.#transactions?.close();
+    this.#batches?.close();
     return new Promise((resolve) => {
       if (!this.#client.isConnected()) {
         resolve();
@@ -605,82 +633,106 @@ export class ProducerPort {
 
   /** Flushes for up to 5 s (node-rdkafka's default), then closes the client. */
   disconnect(): Promise<void> {
-    this.#transactions?.close();
+    this.#batches?.close();
     return disconnectClient(this.#client);
   }
 }
 
-/** The transactional calls of node-rdkafka's producer. */
-export type TransactionalClient = Pick<
+/** The calls of node-rdkafka's producer that end batches. */
+export type BatchingClient = Pick<
   InstanceType<typeof Producer>,
-  'initTransactions' | 'beginTransaction' | 'commitTransaction' | 'abortTransaction'
+  'flush' | 'initTransactions' | 'beginTransaction' | 'commitTransaction' | 'abortTransaction'
 >;
 
 /**
- * The records of the open transaction, and its commits. A transaction begins when a record comes and
- * none is open, and commits at `maxRecords` or `maxMs`; while it begins or commits, `produce` refuses
- * records (they wait in toKafka's backlog) and `writable` tells when to offer them again. A commit
- * reports every record of the transaction delivered, in produce order. A failed commit aborts the
+ * The records of the open batch, and its end. A batch opens when a record comes and none is open (a
+ * transaction begins first, if batches are transactions), and ends at `maxRecords` or `maxMs`; while
+ * it opens or ends, `produce` refuses records (they wait in toKafka's backlog) and `writable` tells
+ * when to offer them again. No record may be produced while a batch ends: librdkafka's flush waits for
+ * every record it holds, so a record produced meanwhile could not be told apart from the batch's.
+ *
+ * A flush that completes means each record of the batch was delivered or reported failed: the
+ * delivered are reported in produce order, then the failed (matched to their records by
+ * `undelivered` as they came). A committed transaction reports all its records delivered; a failed commit aborts the
  * transaction and reports its records failed with the first failure librdkafka reported for one of
  * them (or the commit's own error): toKafka then produces them again on a new producer, or stops.
  */
-export class TransactionBatches {
-  // Opaques produced into the open transaction, in order.
+export class DeliveryBatches {
+  // Opaques produced into the open batch, in order.
   #records: unknown[] = [];
-  #state: 'idle' | 'beginning' | 'open' | 'committing' | 'closed' = 'idle';
+  // Records of the open or ending batch that librdkafka reported failed (flushed batches).
+  #failures = new Map<unknown, KafkaError>();
+  #state: 'idle' | 'opening' | 'open' | 'ending' | 'closed' = 'idle';
   #firstFailure: KafkaError | undefined;
-  #commitTimer: NodeJS.Timeout | undefined;
-  // The commit in progress, for flush() to wait on.
-  #committing: Promise<void> | undefined;
+  #endTimer: NodeJS.Timeout | undefined;
+  // The end in progress, for flush() to wait on.
+  #ending: Promise<void> | undefined;
 
   constructor(
-    private readonly client: TransactionalClient,
+    private readonly client: BatchingClient,
     private readonly events: ProducerEvents,
-    private readonly settings: TransactionSettings,
+    private readonly settings: BatchSettings,
   ) {}
 
+  get #transactional(): boolean {
+    return this.settings.transactionalId !== undefined;
+  }
+
   init(): Promise<void> {
+    if (!this.#transactional) return Promise.resolve();
     return settledCall((done) => {
       this.client.initTransactions(this.settings.timeoutMs, done);
     }, 'initialising transactions');
   }
 
-  /** True if a record may be produced now; otherwise begins a transaction if none is open. */
+  /** True if a record may be produced now; otherwise opens a batch if none is open. */
   canProduce(): boolean {
     if (this.#state === 'open') return true;
-    if (this.#state === 'idle') this.#begin();
-    return false;
+    if (this.#state !== 'idle') return false;
+    if (this.#transactional) {
+      this.#begin();
+      return false;
+    }
+    this.#state = 'open';
+    return true;
   }
 
   produced(opaque: unknown): void {
     this.#records.push(opaque);
-    if (this.#records.length >= this.settings.maxRecords) void this.commit();
+    if (this.#records.length >= this.settings.maxRecords) void this.end();
     else if (this.#records.length === 1) {
-      this.#commitTimer = setTimeout(() => void this.commit(), this.settings.maxMs);
+      this.#endTimer = setTimeout(() => void this.end(), this.settings.maxMs);
     }
   }
 
-  failed(error: KafkaError | undefined): void {
-    this.#firstFailure ??= error;
+  /** A record librdkafka gave up on. */
+  failed(error: KafkaError, where: UndeliveredRecord): void {
+    if (this.#transactional) {
+      this.#firstFailure ??= error;
+      return;
+    }
+    if (this.#state === 'closed') return;
+    const opaque = this.events.undelivered?.(error, where);
+    if (opaque !== undefined) this.#failures.set(opaque, error);
   }
 
-  /** Commits the open transaction (resolves at once if none holds records). */
-  commit(): Promise<void> {
-    if (this.#state === 'committing') return this.#committing ?? Promise.resolve();
+  /** Ends the open batch (resolves at once if none holds records). */
+  end(): Promise<void> {
+    if (this.#state === 'ending') return this.#ending ?? Promise.resolve();
     if (this.#state !== 'open' || this.#records.length === 0) return Promise.resolve();
-    this.#state = 'committing';
-    clearTimeout(this.#commitTimer);
+    this.#state = 'ending';
+    clearTimeout(this.#endTimer);
     const records = this.#records;
     this.#records = [];
-    this.#committing = this.#finish(records).finally(() => {
-      this.#committing = undefined;
+    this.#ending = (this.#transactional ? this.#commit(records) : this.#flush(records)).finally(() => {
+      this.#ending = undefined;
     });
-    return this.#committing;
+    return this.#ending;
   }
 
   close(): void {
     this.#state = 'closed';
-    clearTimeout(this.#commitTimer);
+    clearTimeout(this.#endTimer);
   }
 
   /** The producer was closed meanwhile: a late result is nobody's business. */
@@ -688,25 +740,60 @@ export class TransactionBatches {
     return this.#state === 'closed';
   }
 
+  /**
+   * Flushes until librdkafka holds none of the batch's records. Each flush is bounded by `timeoutMs`;
+   * the wait as a whole by `message.timeout.ms`, after which librdkafka reports what it still holds
+   * failed. Other errors fail the batch as retriable.
+   */
+  async #flush(records: unknown[]): Promise<void> {
+    let failure: KafkaError | undefined;
+    while (!this.#closed()) {
+      try {
+        await settledCall((done) => {
+          this.client.flush(this.settings.timeoutMs, done);
+        }, 'flushing a batch');
+        break;
+      } catch (error) {
+        const kafkaError = toKafkaError(error, 'flushing a batch');
+        if (kafkaError.errno === CODES.ERRORS.ERR__TIMED_OUT) continue;
+        failure = asRetriable(kafkaError);
+        break;
+      }
+    }
+    // Failures of the batch's records reach `failed` through their own callback, after the flush's.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#closed()) return;
+    this.#state = 'idle';
+    const failures = this.#failures;
+    this.#failures = new Map();
+    // The delivered first, then the failed: a retriable failure produces again only what failed.
+    for (const opaque of records) if (!failures.has(opaque)) this.events.delivered(failure, opaque);
+    for (const opaque of records) {
+      const error = failures.get(opaque);
+      if (error !== undefined) this.events.delivered(error, opaque);
+    }
+    this.events.writable?.();
+  }
+
   #begin(): void {
-    this.#state = 'beginning';
+    this.#state = 'opening';
     settledCall((done) => {
       this.client.beginTransaction(done);
     }, 'beginning a transaction').then(
       () => {
-        if (this.#state !== 'beginning') return;
+        if (this.#state !== 'opening') return;
         this.#state = 'open';
         this.events.writable?.();
       },
       (error: unknown) => {
-        if (this.#state !== 'beginning') return;
+        if (this.#state !== 'opening') return;
         this.#state = 'closed';
         this.events.error(asFatal(toKafkaError(error, 'beginning a transaction')));
       },
     );
   }
 
-  async #finish(records: unknown[]): Promise<void> {
+  async #commit(records: unknown[]): Promise<void> {
     const { timeoutMs } = this.settings;
     let failure: KafkaError | undefined;
     try {
@@ -764,6 +851,10 @@ function asRetriable(error: KafkaError): KafkaError {
 /** A failure that leaves the transactional producer unusable: toKafka stops instead of retrying. */
 function asFatal(error: KafkaError): KafkaError {
   return error.fatal ? error : new KafkaError(error.message, error.code, error.errno, false, true, { cause: error });
+}
+
+function asKey(key: Buffer | string | null | undefined): Buffer | null {
+  return key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key);
 }
 
 /** Headers as node-rdkafka takes them: one object per header. */

@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction, type Subscriber, type Subscription }
 import { z } from 'zod';
 import { durationMs, fn, parseOptions, positiveInt } from '@rxkafka/core/options';
 import {
+  ConfigError,
   HandlerError,
   isDeadLetter,
   toError,
@@ -16,7 +17,7 @@ import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
-import { ProducerPort, toKafkaError, toNativeHeaders, type TransactionSettings } from './rdkafka.js';
+import { ProducerPort, toKafkaError, toNativeHeaders, type BatchSettings, type UndeliveredRecord } from './rdkafka.js';
 
 export interface ToKafkaOptions {
   /** `bootstrap.servers`, e.g. `127.0.0.1:9092`. */
@@ -44,6 +45,17 @@ export interface ToKafkaOptions {
    * the stream fails with a `DeliveryError`. Default 3.
    */
   readonly deliveryAttempts?: number;
+  /**
+   * How deliveries are confirmed. By default a batch at a time: librdkafka reports failed records only,
+   * and a batch ends at `maxRecords` records (default 10,000) or `maxMs` after its first record
+   * (default 5, as `linger.ms`) with a flush, which sends it at once; when the flush completes, every
+   * record of the batch not reported failed is acknowledged and emitted, in order. No record is
+   * produced while a batch ends (they wait, bounded by the source's `maxInFlight`). A record is
+   * acknowledged only once delivered, as with reports, at a fraction of their cost on the JavaScript
+   * thread (docs/decisions.md 55). `false`: one delivery report per record, each acknowledged as its
+   * own report comes. With `transactions`, the transactions are the batches.
+   */
+  readonly deliveryBatches?: { readonly maxRecords?: number; readonly maxMs?: number } | false;
   /**
    * Deliver in transactions instead of one delivery report per record: records are produced inside a
    * transaction that commits at `maxRecords` records (default 10,000) or `maxMs` after its first record
@@ -90,6 +102,18 @@ const optionsSchema = z.strictObject({
   flushTimeout: durationMs('a flush timeout', { unlimited: false }).optional(),
   connectTimeout: durationMs('a connect timeout', { unlimited: false }).optional(),
   deliveryAttempts: positiveInt('attempts').optional(),
+  deliveryBatches: z
+    .union(
+      [
+        z.literal(false),
+        z.strictObject({
+          maxRecords: positiveInt('records').optional(),
+          maxMs: durationMs('a batch length', { unlimited: false }).optional(),
+        }),
+      ],
+      { error: '{ maxRecords?, maxMs }, or false for a delivery report per record' },
+    )
+    .optional(),
   transactions: z
     .strictObject({
       id: z.string({ error: 'a transactional.id' }).min(1, { error: 'a transactional.id' }),
@@ -123,6 +147,13 @@ export function serializeJson(value: unknown): Buffer | string | null {
  */
 export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome<R, S>, Outcome<R, S>> {
   const parsed = parseOptions(optionsSchema, options);
+  if (parsed.transactions !== undefined && parsed.deliveryBatches !== undefined) {
+    throw new ConfigError(
+      'deliveryBatches',
+      'absent when `transactions` is set (its transactions are the batches)',
+      parsed.deliveryBatches,
+    );
+  }
   const extra = parsed.rdkafka ?? {};
   checkLibrdkafkaConfig(extra, 'producer', 'rdkafka');
   const logger = parsed.logger ?? defaultLogger();
@@ -134,15 +165,7 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     flushTimeout: parsed.flushTimeout ?? 10_000,
     connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
-    transactions:
-      parsed.transactions === undefined
-        ? undefined
-        : {
-            id: parsed.transactions.id,
-            maxRecords: parsed.transactions.maxRecords ?? 10_000,
-            maxMs: parsed.transactions.maxMs ?? 20,
-            timeoutMs: parsed.flushTimeout ?? 10_000,
-          },
+    batches: batchSettings(parsed),
     librdkafka: {
       'bootstrap.servers': parsed.brokers,
       'client.id': 'rxkafka-producer',
@@ -159,6 +182,19 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     new Observable<Outcome<R, S>>((subscriber) => new ProducerSession(source, subscriber, settings).start());
 }
 
+/** How deliveries are confirmed: transactions, flushed batches (the default), or a report per record. */
+function batchSettings(parsed: z.infer<typeof optionsSchema>): BatchSettings | undefined {
+  const timeoutMs = parsed.flushTimeout ?? 10_000;
+  const { transactions, deliveryBatches } = parsed;
+  if (transactions !== undefined) {
+    const { id, maxRecords = 10_000, maxMs = 20 } = transactions;
+    return { transactionalId: id, maxRecords, maxMs, timeoutMs };
+  }
+  if (deliveryBatches === false) return undefined;
+  const { maxRecords = 10_000, maxMs = 5 } = deliveryBatches ?? {};
+  return { transactionalId: undefined, maxRecords, maxMs, timeoutMs };
+}
+
 interface ProducerSettings {
   readonly deadLetterTopic: string | false;
   readonly serialize: Serializer;
@@ -167,7 +203,7 @@ interface ProducerSettings {
   readonly flushTimeout: number;
   readonly connectTimeout: number;
   readonly deliveryAttempts: number;
-  readonly transactions: TransactionSettings | undefined;
+  readonly batches: BatchSettings | undefined;
   readonly librdkafka: LibrdkafkaConfig;
 }
 
@@ -193,6 +229,8 @@ interface Pending<R, S> {
   generation: number;
   /** Delivery attempts that failed. */
   failures: number;
+  /** In a flushed batch, librdkafka reported it failed; its batch reports it when it ends. */
+  undelivered: boolean;
 }
 
 // How often delivery reports are served, and how soon a full local queue is retried.
@@ -252,6 +290,7 @@ class ProducerSession<R, S> {
           delivered: (error, opaque) => {
             this.delivered(error, opaque as Pending<R, S>);
           },
+          undelivered: (error, where) => this.undelivered(error, where),
           writable: () => {
             if (generation === this.#generation) this.drainBacklog();
           },
@@ -263,7 +302,7 @@ class ProducerSession<R, S> {
             if (error.fatal && generation === this.#generation) this.fail(error);
           },
         },
-        this.settings.transactions,
+        this.settings.batches,
       );
     } catch (error) {
       this.fail(error);
@@ -437,6 +476,7 @@ class ProducerSession<R, S> {
       trace: undefined,
       generation: 0,
       failures: 0,
+      undelivered: false,
     });
   }
 
@@ -462,6 +502,7 @@ class ProducerSession<R, S> {
       const taken = producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record);
       if (taken) {
         record.generation = this.#generation;
+        record.undelivered = false;
         this.#outstanding.add(record);
         if (record.trace !== undefined) record.trace.sentAt = performance.now();
       }
@@ -536,6 +577,33 @@ class ProducerSession<R, S> {
     this.maybeComplete();
   }
 
+  /**
+   * A batched record librdkafka gave up on, known by where it went and its key: the oldest outstanding
+   * record that matches and is not already known failed (records produced without a partition match
+   * any partition). Its batch reports it when it ends.
+   */
+  private undelivered(error: KafkaError, where: UndeliveredRecord): Pending<R, S> | undefined {
+    for (const record of this.#outstanding) {
+      const partitionMatches = record.partition === null || record.partition === where.partition;
+      if (!record.undelivered && record.topic === where.topic && partitionMatches && sameKey(record.key, where.key)) {
+        record.undelivered = true;
+        return record;
+      }
+    }
+    // Not a record this producer holds: fail loudly rather than acknowledge past a lost record.
+    this.fail(
+      new DeliveryError(
+        `Delivery failed for a record to ${where.topic}[${String(where.partition)}] that the sink does not hold: ${error.message}`,
+        error.code,
+        error.errno,
+        false,
+        true,
+        { cause: error },
+      ),
+    );
+    return undefined;
+  }
+
   private maybeComplete(): void {
     if (!this.#sourceDone || this.#awaitingReports > 0 || this.#serializing !== undefined || this.#closing) return;
     this.#closing = true;
@@ -563,6 +631,11 @@ class ProducerSession<R, S> {
     this.#closing = true;
     void this.#producer?.disconnect();
   }
+}
+
+function sameKey(key: Buffer | string | null, reported: Buffer | null): boolean {
+  if (key === null || reported === null) return key === reported;
+  return Buffer.isBuffer(key) ? key.equals(reported) : reported.equals(Buffer.from(key));
 }
 
 /** Publishes the start of a produce; headers that subscribers add (say, `traceparent`) go with the record. */
@@ -598,5 +671,6 @@ function pendingOutput<R, S>(
     trace: undefined,
     generation: 0,
     failures: 0,
+    undelivered: false,
   };
 }
