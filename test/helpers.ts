@@ -114,8 +114,8 @@ export function startGroupMember(options: {
   readonly delayMs: () => number;
   readonly chainOptions?: RunChainOptions<IdRecord, Record<string, unknown>>;
   readonly deadLetterTopic: string | false;
-  /** toKafka's `transactions`, if the member delivers in transactions. */
-  readonly transactions?: ToKafkaOptions['transactions'];
+  /** How toKafka confirms deliveries: its `deliveryBatches` or `transactions`; batches by default. */
+  readonly delivery?: Pick<ToKafkaOptions, 'deliveryBatches' | 'transactions'>;
 }): GroupMember {
   const { name, outTopic, delayMs } = options;
   const counts = emptyOutcomeCounts();
@@ -139,7 +139,7 @@ export function startGroupMember(options: {
           brokers: brokers(),
           deadLetterTopic: options.deadLetterTopic,
           logger: capturingLogger(),
-          ...(options.transactions === undefined ? {} : { transactions: options.transactions }),
+          ...options.delivery,
         }),
       ),
     {

@@ -22,11 +22,12 @@ import {
 } from './helpers.js';
 
 test.each([
-  ['one delivery report per record', false],
-  ["toKafka's transactions", true],
-])(
+  ['delivery batches, the default', 'batches'],
+  ['one delivery report per record', 'reports'],
+  ["toKafka's transactions", 'transactions'],
+] as const)(
   'a consumer joining mid-run and then leaving loses nothing and duplicates nothing (%s)',
-  async (_, transactional) => {
+  async (_, delivery) => {
     const PHASE = 1000;
     const N = 4 * PHASE;
     const inTopic = unique('rebalance-in');
@@ -46,7 +47,12 @@ test.each([
         delayMs: () => 2 + Math.random() * 8,
         chainOptions: { concurrency: 4, ordering: 'key' },
         deadLetterTopic: dlqTopic,
-        ...(transactional ? { transactions: { id: `${groupId}-${name}` } } : {}),
+        delivery:
+          delivery === 'transactions'
+            ? { transactions: { id: `${groupId}-${name}` } }
+            : delivery === 'reports'
+              ? { deliveryBatches: false }
+              : {},
       });
 
     const one = member('one');

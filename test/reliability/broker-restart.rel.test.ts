@@ -24,6 +24,7 @@ afterAll(async () => {
 
 test.each([
   ['', {}],
+  [', a delivery report per record', { REL_DELIVERY_REPORTS: '1' }],
   [", toKafka's transactions", { REL_TRANSACTIONS: '1' }],
 ])(
   `(c) the broker stopped and restarted ${String(P.brokerRestarts)}× mid-run%s`,

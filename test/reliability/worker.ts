@@ -57,6 +57,8 @@ const config = {
   sessionTimeoutMs: int('REL_SESSION_TIMEOUT_MS', 6000),
   /** '1': toKafka delivers by transaction commits (`transactions`), one transactional.id per worker. */
   transactions: env('REL_TRANSACTIONS', '') === '1',
+  /** '1': toKafka confirms each delivery by its own report (`deliveryBatches: false`), not in batches. */
+  deliveryReports: env('REL_DELIVERY_REPORTS', '') === '1',
 };
 
 const emit = (line: Record<string, unknown>): void => {
@@ -178,6 +180,7 @@ try {
           logger,
           ...(config.messageTimeoutMs > 0 ? { rdkafka: { 'message.timeout.ms': config.messageTimeoutMs } } : {}),
           ...(config.transactions ? { transactions: { id: `${config.group}-${config.name}` } } : {}),
+          ...(config.deliveryReports ? { deliveryBatches: false as const } : {}),
         }),
       ),
     {

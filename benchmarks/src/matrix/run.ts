@@ -204,6 +204,14 @@ const CONTENDERS: readonly Contender[] = [
     command: (c) => node('rx.ts')({ ...c, variant: 'txn' }),
   },
   {
+    id: 'rx-reports',
+    label: 'rxkafka delivery reports',
+    describe:
+      "the defaults with toKafka's deliveryBatches: false, so one delivery report per record confirms it (the default before docs/decisions.md 55)",
+    scenarios: new Set(['passthrough', 'latency']),
+    command: (c) => node('rx.ts')({ ...c, variant: 'reports' }),
+  },
+  {
     id: 'rx-tuned',
     label: 'rxkafka tuned',
     describe:

@@ -9,6 +9,7 @@
  *   default is 16,384), or BENCH_MAX_UNCOMMITTED, and maxHeldBack BENCH_MAX_HELD_BACK if set.
  * variant `txn` — toKafka's `transactions` with `maxMs` 50 and fromKafka's `maxInFlight` 16,384, so that a
  *   transaction holds thousands of records while the one before it commits (docs/decisions.md 54).
+ * variant `reports` — the defaults with toKafka's `deliveryBatches: false`: a delivery report per record.
  * variant `tuned` — ordering 'unordered' and concurrency 64 where the scenario leaves them free
  *   (consume, passthrough, latency); in the io scenario maxInFlight max(4096, 2 × concurrency), so the
  *   pool is never starved by the in-flight limit.
@@ -111,6 +112,7 @@ const sink =
         deadLetterTopic: false,
         logger,
         ...(txn ? { transactions: { id: `bench-rx-txn-${config.group}`, maxMs: 50 } } : {}),
+        ...(config.variant === 'reports' ? { deliveryBatches: false as const } : {}),
       })
     : acknowledge({ logger });
 

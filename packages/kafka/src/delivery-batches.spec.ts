@@ -63,7 +63,7 @@ function batches(settings: { maxRecords?: number; maxMs?: number; transactionalI
 const flushed = (settings: { maxRecords?: number; maxMs?: number } = {}) =>
   batches({ ...settings, transactionalId: null });
 const TIMED_OUT = { code: -185, message: 'Local: Timed out' };
-const refusedRecord: UndeliveredRecord = { topic: 'out', partition: 2, key: Buffer.from('k') };
+const refusedRecord: UndeliveredRecord = { topic: 'out', partition: 2, key: Buffer.from('k'), value: Buffer.from('v') };
 
 describe('DeliveryBatches, ended by a flush', () => {
   it('takes records at once, refuses them while the batch flushes, then reports them delivered in order', async () => {

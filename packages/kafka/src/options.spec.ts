@@ -130,9 +130,24 @@ describe('toKafka options', () => {
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxRecords: 0 } }, 'transactions.maxRecords'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxMs: Infinity } }, 'transactions.maxMs'],
     [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't', maxRecord: 5 } }, 'transactions.maxRecord'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryBatches: true }, 'deliveryBatches'],
+    // A union: zod names the option, and its message spells out both forms.
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryBatches: { maxMs: -1 } }, 'deliveryBatches'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryBatches: { maxRecords: 1.5 } }, 'deliveryBatches'],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', deliveryBatches: { maxMS: 5 } }, 'deliveryBatches.maxMS'],
+    [
+      { brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't' }, deliveryBatches: { maxMs: 1 } },
+      'deliveryBatches',
+    ],
+    [{ brokers: 'b:1', deadLetterTopic: 'dlq', transactions: { id: 't' }, deliveryBatches: false }, 'deliveryBatches'],
   ])('rejects %j, naming `%s`', (options, field) => {
     const create = () => toKafka(options as never);
     expect(create).toThrow(ConfigError);
     expect(create).toThrow(`Invalid option \`${field}\``);
+  });
+  it('takes delivery batches of its own length, or a delivery report per record', () => {
+    const base = { brokers: 'b:1', deadLetterTopic: 'dlq' } as const;
+    expect(() => toKafka({ ...base, deliveryBatches: { maxMs: 0, maxRecords: 1 } })).not.toThrow();
+    expect(() => toKafka({ ...base, deliveryBatches: false })).not.toThrow();
   });
 });

@@ -463,18 +463,19 @@ export interface ProducerEvents {
   /** The producer takes records again after refusing them (`produce` returned false) for a batch. */
   writable?(): void;
   /**
-   * In flushed batches: librdkafka gave up on a record, known only by where it was going and its key
+   * In flushed batches: librdkafka gave up on a record, known only by where it was going and its bytes
    * (batched records carry no opaque, see `ProducerPort`). Returns that record's opaque, or undefined
    * if no record matches; the failure is then reported through `delivered` when its batch ends.
    */
   undelivered?(error: KafkaError, where: UndeliveredRecord): unknown;
 }
 
-/** A record librdkafka reported failed in a batch: its topic, the partition it was for, and its key. */
+/** A record librdkafka reported failed in a batch: its topic, the partition it was for, and its bytes. */
 export interface UndeliveredRecord {
   readonly topic: string;
   readonly partition: number;
   readonly key: Buffer | null;
+  readonly value: Buffer | null;
 }
 
 /**
@@ -510,8 +511,8 @@ export class ProducerPort {
       this.#client = new Producer(
         {
           ...globalConfig,
-          dr_cb: true,
-          ...(batchSettings === undefined ? {} : { 'delivery.report.only.error': true }),
+          // Batched records are reported only when they fail, with their value, to tell which failed.
+          ...(batchSettings === undefined ? { dr_cb: true } : { dr_msg_cb: true, 'delivery.report.only.error': true }),
           ...(transactionalId === undefined ? {} : { 'transactional.id': transactionalId }),
         },
         topicConfig,
@@ -526,7 +527,8 @@ export class ProducerPort {
       if (batches === undefined) events.delivered(kafkaError, report.opaque);
       // In batches only failures are reported; the flush or commit reports the rest.
       else if (kafkaError !== undefined) {
-        batches.failed(kafkaError, { topic: report.topic, partition: report.partition, key: asKey(report.key) });
+        const { topic, partition, key, value } = report;
+        batches.failed(kafkaError, { topic, partition, key: asKey(key), value: value ?? null });
       }
     });
     this.#refusal = new Refusal(this.#client, 'producer');

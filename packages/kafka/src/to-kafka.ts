@@ -17,6 +17,7 @@ import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { findUndelivered } from './undelivered.js';
 import { ProducerPort, toKafkaError, toNativeHeaders, type BatchSettings, type UndeliveredRecord } from './rdkafka.js';
 
 export interface ToKafkaOptions {
@@ -111,7 +112,10 @@ const optionsSchema = z.strictObject({
           maxMs: durationMs('a batch length', { unlimited: false }).optional(),
         }),
       ],
-      { error: '{ maxRecords?, maxMs }, or false for a delivery report per record' },
+      {
+        error:
+          '{ maxRecords?: an integer >= 1, maxMs?: milliseconds from 0 to 2147483647 }, or false for a delivery report per record',
+      },
     )
     .optional(),
   transactions: z
@@ -578,17 +582,14 @@ class ProducerSession<R, S> {
   }
 
   /**
-   * A batched record librdkafka gave up on, known by where it went and its key: the oldest outstanding
-   * record that matches and is not already known failed (records produced without a partition match
-   * any partition). Its batch reports it when it ends.
+   * A batched record librdkafka gave up on, known by where it went and its bytes (`findUndelivered`).
+   * Its batch reports it when it ends.
    */
   private undelivered(error: KafkaError, where: UndeliveredRecord): Pending<R, S> | undefined {
-    for (const record of this.#outstanding) {
-      const partitionMatches = record.partition === null || record.partition === where.partition;
-      if (!record.undelivered && record.topic === where.topic && partitionMatches && sameKey(record.key, where.key)) {
-        record.undelivered = true;
-        return record;
-      }
+    const record = findUndelivered(this.#outstanding, where);
+    if (record !== undefined) {
+      record.undelivered = true;
+      return record;
     }
     // Not a record this producer holds: fail loudly rather than acknowledge past a lost record.
     this.fail(
@@ -631,11 +632,6 @@ class ProducerSession<R, S> {
     this.#closing = true;
     void this.#producer?.disconnect();
   }
-}
-
-function sameKey(key: Buffer | string | null, reported: Buffer | null): boolean {
-  if (key === null || reported === null) return key === reported;
-  return Buffer.isBuffer(key) ? key.equals(reported) : reported.equals(Buffer.from(key));
 }
 
 /** Publishes the start of a produce; headers that subscribers add (say, `traceparent`) go with the record. */
