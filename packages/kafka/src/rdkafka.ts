@@ -655,9 +655,10 @@ export type BatchingClient = Pick<
  *
  * A flush that completes means each record of the batch was delivered or reported failed: the
  * delivered are reported in produce order, then the failed (matched to their records by
- * `undelivered` as they came). A committed transaction reports all its records delivered; a failed commit aborts the
- * transaction and reports its records failed with the first failure librdkafka reported for one of
- * them (or the commit's own error): toKafka then produces them again on a new producer, or stops.
+ * `undelivered` as they came). A committed transaction reports all its records delivered; a failed
+ * commit aborts the transaction and reports its records failed with the first failure librdkafka
+ * reported for one of them (or the commit's own error): toKafka then produces them again on a new
+ * producer, or stops.
  */
 export class DeliveryBatches {
   // Opaques produced into the open batch, in order.

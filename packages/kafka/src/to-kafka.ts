@@ -138,8 +138,9 @@ export function serializeJson(value: unknown): Buffer | string | null {
 
 /**
  * The producer sink. For each outcome it produces the outputs (for `ok`) or the dead-letter record
- * (for `failed`, `timeout`, `invalid`), waits for every delivery report, and only then acknowledges
- * the record so its offset may be committed. It emits each outcome once it is settled.
+ * (for `failed`, `timeout`, `invalid`), waits until they are delivered (see `deliveryBatches`), and
+ * only then acknowledges the record so its offset may be committed. It emits each outcome once it is
+ * settled.
  *
  * A delivery that fails after librdkafka's own retries fails the stream with a `DeliveryError`:
  * that record is never acknowledged, so nothing is committed past it.
