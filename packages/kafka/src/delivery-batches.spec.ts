@@ -6,11 +6,11 @@ type Done = (error: unknown) => void;
 
 /** A producer whose flushes and transactional calls wait until the test answers them. */
 function fakeClient() {
-  const calls: { name: string; done: Done }[] = [];
+  const calls: { name: string; args: unknown[]; done: Done }[] = [];
   const call =
     (name: string) =>
     (...args: unknown[]): void => {
-      calls.push({ name, done: args.at(-1) as Done });
+      calls.push({ name, args, done: args.at(-1) as Done });
     };
   const client = {
     flush: call('flush'),
@@ -54,7 +54,7 @@ function batches(settings: { maxRecords?: number; maxMs?: number; transactionalI
       transactionalId: settings.transactionalId === null ? undefined : (settings.transactionalId ?? 'tx'),
       maxRecords: settings.maxRecords ?? 3,
       maxMs: settings.maxMs ?? 60_000,
-      timeoutMs: 1000,
+      timeoutMs: 30_000,
     },
   );
   return { tx, ...fake, delivered, undelivered, matched, errors, writable: () => writable };
@@ -122,6 +122,8 @@ describe('DeliveryBatches, ended by a flush', () => {
     tx.canProduce();
     tx.produced('a');
     void tx.end();
+    // A second at a time, not timeoutMs (30 s): a flush holds a thread the consumer's fetches need.
+    expect(calls[0]?.args[0]).toBe(1000);
     await answer('flush', TIMED_OUT);
     expect(delivered).toEqual([]);
     expect(calls.map((c) => c.name)).toEqual(['flush']);

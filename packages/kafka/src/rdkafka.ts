@@ -489,7 +489,7 @@ export interface BatchSettings {
   readonly maxRecords: number;
   /** ...or this long after its first record, in ms. */
   readonly maxMs: number;
-  /** Bound of each call that ends a batch (flush, init, commit, abort), in ms. */
+  /** Bound of each call that ends a batch (init, commit, abort; a flush is called in shorter slices), in ms. */
   readonly timeoutMs: number;
 }
 
@@ -640,6 +640,9 @@ export class ProducerPort {
   }
 }
 
+/** The longest a batch's flush holds a libuv thread at a time, in ms. */
+const FLUSH_SLICE_MS = 1000;
+
 /** The calls of node-rdkafka's producer that end batches. */
 export type BatchingClient = Pick<
   InstanceType<typeof Producer>,
@@ -744,16 +747,18 @@ export class DeliveryBatches {
   }
 
   /**
-   * Flushes until librdkafka holds none of the batch's records. Each flush is bounded by `timeoutMs`;
-   * the wait as a whole by `message.timeout.ms`, after which librdkafka reports what it still holds
-   * failed. Other errors fail the batch as retriable.
+   * Flushes until librdkafka holds none of the batch's records. A flush holds a thread of libuv's
+   * pool, which the consumer's fetches share, so while brokers are away it is called in slices of at
+   * most `FLUSH_SLICE_MS`; the wait as a whole is bounded by `message.timeout.ms`, after which
+   * librdkafka reports what it still holds failed. Other errors fail the batch as retriable.
    */
   async #flush(records: unknown[]): Promise<void> {
     let failure: KafkaError | undefined;
+    const sliceMs = Math.min(this.settings.timeoutMs, FLUSH_SLICE_MS);
     while (!this.#closed()) {
       try {
         await settledCall((done) => {
-          this.client.flush(this.settings.timeoutMs, done);
+          this.client.flush(sliceMs, done);
         }, 'flushing a batch');
         break;
       } catch (error) {
