@@ -1,7 +1,8 @@
 /**
  * Guarantees 1 and 2 across a cooperative rebalance: a second consumer joins the group mid-run and
  * later leaves gracefully. Partitions move twice while records are in flight; every input id must
- * come out exactly once, whether toKafka waits for delivery reports or for transaction commits.
+ * come out exactly once, whether toKafka confirms deliveries by batches, by delivery reports or by
+ * transaction commits.
  */
 import { expect, test } from 'vitest';
 import { z } from 'zod';

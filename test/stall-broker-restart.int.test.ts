@@ -104,7 +104,7 @@ test('a broker restart while backpressure holds: everything is processed, delive
     source = started;
     let failure: unknown;
     const counts: Partial<OutcomeCounts> = {};
-    // Ids whose outputs were delivered (ok outcomes arrive after their delivery reports).
+    // Ids whose outputs were delivered (ok outcomes arrive once their outputs are delivered).
     const delivered = new Set<number>();
     const service = runService(
       started,

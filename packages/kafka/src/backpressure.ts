@@ -94,7 +94,7 @@ export class Backpressure<R, S> {
 
   /**
    * Sums the held-back records over the partitions, and notes which have held their share at every fetch
-   * for `pauseAfter`, per fetched batch rather than per record. With a sink, delivery reports complete a
+   * for `pauseAfter`, per fetched batch rather than per record. With a sink, deliveries complete a
    * partition's records out of order all the time, so a share held back for a moment is normal and
    * holding for it would cost a re-fetch for nothing; a hot key's head of line holds it for good.
    */

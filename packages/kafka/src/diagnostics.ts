@@ -43,7 +43,8 @@ export const CHANNELS = {
 /**
  * A TracingChannel: one produced record (an output or a dead-letter record), from `start` (before
  * librdkafka takes it; subscribers may add `headers`, e.g. `traceparent`) through `error` (delivery
- * failed) to `asyncEnd` (its delivery report). `end` and `asyncStart` are not used.
+ * failed) to `asyncEnd` (delivered: its batch flushed, or its own delivery report came). `end` and
+ * `asyncStart` are not used.
  */
 export const PRODUCE_CHANNEL = 'rxkafka:produce';
 

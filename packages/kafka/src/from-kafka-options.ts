@@ -35,7 +35,7 @@ export interface KafkaSourceOptions<R> {
    * of their partition (which a crash would process again); at this count partitions pause. So a crash
    * replays at most this many records beyond those completed since the last commit. Default 4096: it
    * must cover the pool (runChain's `concurrency`) and a sink's delivery latency (records wait for their
-   * delivery reports), or the pipeline idles at the limit.
+   * delivery to be confirmed), or the pipeline idles at the limit.
    */
   readonly maxInFlight?: number;
   /** Bytes (keys + values) of unsettled records; at this size partitions pause. Default 64 MiB. */

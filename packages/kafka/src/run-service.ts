@@ -26,7 +26,7 @@ export function emptyOutcomeCounts(): OutcomeCounts {
  *
  * Shutdown, on a signal or `options.signal`: stop consuming; let in-flight records finish
  * (up to the source's `drainTimeout`), then abort the rest; their defers run; every acknowledged
- * record's outputs were already delivered (toKafka acknowledges only after delivery reports);
+ * record's outputs were already delivered (toKafka acknowledges only once they are delivered);
  * the final commit; the producer flushes and disconnects; the consumer leaves the group and disconnects.
  *
  * The pipeline must end with a sink that acknowledges each record (`toKafka` or `acknowledge`): an

@@ -79,7 +79,7 @@ export function prometheusMetrics(monitor: Monitor, options: PrometheusOptions):
   const produceQueue = histogram('produce_queue_seconds', 'Time a produced record waited before librdkafka took it.', [
     'topic',
   ]);
-  const delivery = histogram('delivery_seconds', 'From produce to its delivery report.', ['topic']);
+  const delivery = histogram('delivery_seconds', 'From produce to its confirmed delivery.', ['topic']);
   const produced = counter(
     'records_produced_total',
     'Records produced and delivered: outputs and dead-letter records.',
