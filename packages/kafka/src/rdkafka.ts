@@ -170,7 +170,7 @@ function toSourceRecord(message: Message): SourceRecord {
     topic: message.topic,
     partition: message.partition,
     offset: message.offset,
-    key: key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key),
+    key: asKey(key),
     value: message.value,
     headers:
       message.headers === undefined || message.headers.length === 0
@@ -861,6 +861,7 @@ function asFatal(error: KafkaError): KafkaError {
   return error.fatal ? error : new KafkaError(error.message, error.code, error.errno, false, true, { cause: error });
 }
 
+/** A key as node-rdkafka gives it (a string if it was produced as one), as bytes. */
 function asKey(key: Buffer | string | null | undefined): Buffer | null {
   return key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(key);
 }

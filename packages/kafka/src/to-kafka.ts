@@ -58,9 +58,9 @@ export interface ToKafkaOptions {
    */
   readonly deliveryBatches?: { readonly maxRecords?: number; readonly maxMs?: number } | false;
   /**
-   * Deliver in transactions instead of one delivery report per record: records are produced inside a
-   * transaction that commits at `maxRecords` records (default 10,000) or `maxMs` after its first record
-   * (default 20), and a record is acknowledged and emitted once its transaction committed. `id` is the
+   * Deliver in transactions, which are then the batches: records are produced inside a transaction
+   * that commits at `maxRecords` records (default 10,000) or `maxMs` after its first record (default
+   * 20), and a record is acknowledged and emitted once its transaction committed. `id` is the
    * `transactional.id`: one per running instance (two producers with one id fence each other, and the
    * older one fails with a fatal error, as does one whose transaction outlived
    * `transaction.timeout.ms`). A failed commit aborts the transaction: its records are produced again
@@ -152,6 +152,7 @@ export function serializeJson(value: unknown): Buffer | string | null {
  */
 export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome<R, S>, Outcome<R, S>> {
   const parsed = parseOptions(optionsSchema, options);
+  const flushTimeout = parsed.flushTimeout ?? 10_000;
   if (parsed.transactions !== undefined && parsed.deliveryBatches !== undefined) {
     throw new ConfigError(
       'deliveryBatches',
@@ -167,10 +168,10 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     serialize: parsed.serialize ?? serializeJson,
     logger,
     deadLetterLog: new DeadLetterLog(logger, options.deadLetterLog),
-    flushTimeout: parsed.flushTimeout ?? 10_000,
+    flushTimeout,
     connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
-    batches: batchSettings(parsed),
+    batches: batchSettings(parsed, flushTimeout),
     librdkafka: {
       'bootstrap.servers': parsed.brokers,
       'client.id': 'rxkafka-producer',
@@ -188,16 +189,11 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
 }
 
 /** How deliveries are confirmed: transactions, flushed batches (the default), or a report per record. */
-function batchSettings(parsed: z.infer<typeof optionsSchema>): BatchSettings | undefined {
-  const timeoutMs = parsed.flushTimeout ?? 10_000;
+function batchSettings(parsed: z.infer<typeof optionsSchema>, timeoutMs: number): BatchSettings | undefined {
   const { transactions, deliveryBatches } = parsed;
-  if (transactions !== undefined) {
-    const { id, maxRecords = 10_000, maxMs = 20 } = transactions;
-    return { transactionalId: id, maxRecords, maxMs, timeoutMs };
-  }
   if (deliveryBatches === false) return undefined;
-  const { maxRecords = 10_000, maxMs = 5 } = deliveryBatches ?? {};
-  return { transactionalId: undefined, maxRecords, maxMs, timeoutMs };
+  const { maxRecords = 10_000, maxMs = transactions === undefined ? 5 : 20 } = transactions ?? deliveryBatches ?? {};
+  return { transactionalId: transactions?.id, maxRecords, maxMs, timeoutMs };
 }
 
 interface ProducerSettings {
@@ -354,6 +350,8 @@ class ProducerSession<R, S> {
   private replaceProducer(cause: KafkaError, record: Pending<R, S>): void {
     const old = this.#producer;
     const resend = [...this.#outstanding];
+    // Produced again, so a failure report may match them again.
+    for (const pending of resend) pending.undelivered = false;
     this.#generation++;
     this.#ready = false;
     this.#outstanding.clear();
@@ -507,7 +505,6 @@ class ProducerSession<R, S> {
       const taken = producer.produce(record.topic, record.partition, record.value, record.key, record.headers, record);
       if (taken) {
         record.generation = this.#generation;
-        record.undelivered = false;
         this.#outstanding.add(record);
         if (record.trace !== undefined) record.trace.sentAt = performance.now();
       }
