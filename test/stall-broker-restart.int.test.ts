@@ -138,7 +138,7 @@ test('a broker restart while backpressure holds: everything is processed, delive
         delivered: delivered.size,
         failure: String(failure),
         stats: started.stats,
-        logs: sourceLog.lines.slice(-5),
+        logs: sourceLog.lines.slice(-20).map((line) => line.message),
       });
 
     // 1. Backpressure holds: the handler is stalled and every partition is paused.
@@ -195,6 +195,10 @@ test('a broker restart while backpressure holds: everything is processed, delive
         `revoked ${String(started.stats.revoked)} (${String(revokedBeforeStop)} before the stop), broker down ${String(Math.round(downFor))} ms`,
     );
     expect(started.stats.stalls).toBe(0);
+    // The outage outlasted the session: librdkafka's own warning says so, through the source's logger.
+    expect(sourceLog.lines.some((line) => line.level === 'warn' && line.message.includes('session timed out'))).toBe(
+      true,
+    );
   } finally {
     openGate();
     await source?.stop();
@@ -298,3 +302,78 @@ test('a producer whose records time out while the broker is down is replaced and
       `(${String(out.length - ids.size)} duplicates)`,
   );
 }, 360_000);
+
+test('a member still without partitions three session timeouts after losing them joins its group again, with a warning', async () => {
+  const b = broker.brokers;
+  const inTopic = unique('rejoin-in');
+  await createTopics(b, [{ topic: inTopic, partitions: PARTITIONS }]);
+  const ids = (from: number): { topic: string; key: string; value: string }[] =>
+    Array.from({ length: PHASE }, (_, i) => ({
+      topic: inTopic,
+      key: `k${String(i % 53)}`,
+      value: JSON.stringify({ id: from + i }),
+    }));
+  await produceRecords(b, ids(0));
+  const sourceLog = capturingLogger();
+  const source = fromKafka<Item>({
+    brokers: b,
+    groupId: unique('rejoin'),
+    topics: [inTopic],
+    schema: Item,
+    logger: sourceLog,
+    // Session 10 s: the rejoin bound is its floor, 30 s.
+    rdkafka: CONSUMER_TUNING,
+  });
+  const done = new Set<number>();
+  const service = runService(
+    source,
+    (records) => records.pipe(runChain([], { ordering: 'unordered' }), acknowledge({ logger: capturingLogger() })),
+    {
+      handleSignals: false,
+      logger: capturingLogger(),
+      onOutcome: (outcome) => {
+        if (outcome.kind === 'ok') done.add(outcome.context.record.id);
+      },
+    },
+  );
+  const rejoinWarnings = (): string[] =>
+    sourceLog.lines
+      .filter((line) => line.level === 'warn' && line.message.includes('joining it again'))
+      .map((line) => line.message);
+  const report = (): string =>
+    JSON.stringify({
+      done: done.size,
+      stats: source.stats,
+      logs: sourceLog.lines.slice(-20).map((line) => line.message),
+    });
+  try {
+    await waitFor(
+      () => done.size >= PHASE,
+      30_000,
+      () => `phase 0 (${report()})`,
+    );
+    // Down for the session timeout (10 s) plus the bound (30 s) and more: the member is out of its group meanwhile.
+    await within(broker.kill(), 30_000, () => `the broker to stop (${report()})`);
+    await waitFor(
+      () => rejoinWarnings().length > 0,
+      60_000,
+      () => `the rejoin warning (${report()})`,
+    );
+    await within(broker.start(), 60_000, () => `the broker to start again (${report()})`);
+    await produceRecords(b, ids(PHASE));
+    await waitFor(
+      () => done.size >= 2 * PHASE,
+      90_000,
+      () => `phase 1 after the rejoin (${report()})`,
+    );
+    expect(source.stats.rejoins, report()).toBeGreaterThan(0);
+    expect(rejoinWarnings()[0], report()).toMatch(
+      /^no partitions assigned \d+ s after the consumer group session was lost/,
+    );
+    const missing = Array.from({ length: 2 * PHASE }, (_, id) => id).filter((id) => !done.has(id));
+    expect(missing, report()).toEqual([]);
+  } finally {
+    await within(source.stop(), 30_000, () => `source.stop() (${report()})`);
+  }
+  await service;
+}, 300_000);

@@ -10,6 +10,7 @@ import type { Settings } from './from-kafka-options.js';
 import { Assignment, type PartitionStatus } from './partition-state.js';
 import { ConsumerPort } from './rdkafka.js';
 import { Rebalance } from './rebalance.js';
+import { rejoinBoundMs, RejoinWatch } from './rejoin-watch.js';
 import { StallWatch } from './stall-watch.js';
 
 const WATCH_INTERVAL_MS = 1000;
@@ -23,6 +24,7 @@ export class ConsumerSession<R, S> {
   readonly #rebalance = new Rebalance(this);
   readonly #dispatcher: Dispatcher<R, S>;
   readonly #stalls = new StallWatch(this);
+  readonly rejoin: RejoinWatch;
   // False once stopping: fetched records are dropped (and redelivered later) instead of dispatched.
   #accepting = true;
   #stopping: Promise<void> | undefined;
@@ -36,6 +38,7 @@ export class ConsumerSession<R, S> {
     readonly settings: Settings<R, S>,
   ) {
     this.#dispatcher = new Dispatcher(this, subscriber);
+    this.rejoin = new RejoinWatch(rejoinBoundMs(Number(settings.librdkafka['session.timeout.ms']) || 45_000));
   }
 
   get stats(): SourceStats {
@@ -76,6 +79,11 @@ export class ConsumerSession<R, S> {
         },
         stats: (json) => {
           publishStatistics('consumer.stats', this.settings.groupId, json);
+        },
+        warning: (severity, facility, message) => {
+          // The session timed out (or the poll interval ran out): the assignment is lost and rejoined.
+          if (facility === 'SESSTMOUT' || facility === 'MAXPOLL') this.rejoin.lost(performance.now());
+          this.settings.logger.warn({ groupId: this.settings.groupId, facility, severity }, `librdkafka: ${message}`);
         },
       });
     } catch (error) {
@@ -169,10 +177,29 @@ export class ConsumerSession<R, S> {
     }
   }
 
-  /** Once a second: head-of-line stats and warnings, then the stall guard. */
+  /** Once a second: head-of-line stats and warnings, the rejoin guard, then the stall guard. */
   private watch(): void {
-    this.commits.watchHeadOfLine(performance.now());
+    const now = performance.now();
+    this.commits.watchHeadOfLine(now);
+    this.checkRejoin(now);
     void this.#stalls.check();
+  }
+
+  /** A member that lost its assignment and got none back within the bound leaves and joins again, loudly. */
+  private checkRejoin(now: number): void {
+    const consumer = this.#consumer;
+    const waited = this.rejoin.overdue(now, this.assignment.size === 0);
+    if (consumer === undefined || waited === undefined || !this.#accepting) return;
+    this.stats.rejoins++;
+    this.settings.logger.warn(
+      { groupId: this.settings.groupId, waitedMs: Math.round(waited), boundMs: this.rejoin.boundMs },
+      `no partitions assigned ${String(Math.round(waited / 1000))} s after the consumer group session was lost: leaving the group and joining it again`,
+    );
+    try {
+      consumer.resubscribe(this.settings.topics);
+    } catch (error) {
+      this.nativeError(error as KafkaError);
+    }
   }
 
   /** Returns false when the error is fatal and the stream has been failed. */

@@ -55,6 +55,11 @@ export class SourceStats {
   commitErrors = 0;
   assigned = 0;
   revoked = 0;
+  /**
+   * Times the member left its group and joined it again because no assignment came back within three
+   * session timeouts (at least 30 s) after the session was lost. Each is logged as a warning.
+   */
+  rejoins = 0;
   /** Records fetched but dropped because their partition was being revoked or the source was stopping. */
   dropped = 0;
   /**

@@ -297,7 +297,12 @@ export interface ConsumerEvents {
   error(error: KafkaError): void;
   /** librdkafka's statistics JSON, every `statistics.interval.ms` (off by default). */
   stats?(json: string): void;
+  /** librdkafka's own log lines of warning level or worse (syslog severity 4 or lower). */
+  warning?(severity: number, facility: string, message: string): void;
 }
+
+// Syslog's "warning": librdkafka logs what an operator should see at this level or below.
+const LOG_WARNING = 4;
 
 /** A consumer group member in non-flowing mode. */
 export class ConsumerPort {
@@ -334,6 +339,9 @@ export class ConsumerPort {
     this.#client.on('event.stats', (event: { message: string }) => {
       events.stats?.(event.message);
     });
+    this.#client.on('event.log', (log: { severity: number; fac: string; message: string }) => {
+      if (log.severity <= LOG_WARNING) events.warning?.(log.severity, log.fac, log.message);
+    });
   }
 
   connect(timeoutMs: number): Promise<void> {
@@ -342,6 +350,12 @@ export class ConsumerPort {
 
   subscribe(topics: readonly (string | RegExp)[], consumeTimeoutMs: number): void {
     this.#client.setDefaultConsumeTimeout(consumeTimeoutMs);
+    this.#client.subscribe([...topics]);
+  }
+
+  /** Leaves the group and joins it again as a new member: a fresh start for a join that got stuck. */
+  resubscribe(topics: readonly (string | RegExp)[]): void {
+    this.#client.unsubscribe();
     this.#client.subscribe([...topics]);
   }
 

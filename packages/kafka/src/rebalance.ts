@@ -13,6 +13,7 @@ export class Rebalance<R, S> {
     const { session } = this;
     const consumer = session.consumer;
     if (consumer === undefined) return;
+    session.rejoin.assigned();
     for (const { topic, partition } of partitions) session.assignment.add(new PartitionState(topic, partition));
     session.stats.assigned += partitions.length;
     try {
