@@ -352,6 +352,8 @@ test('a member still without partitions three session timeouts after losing them
       30_000,
       () => `phase 0 (${report()})`,
     );
+    // A healthy member logs nothing, librdkafka's warnings included.
+    expect(sourceLog.lines, report()).toEqual([]);
     // Down for the session timeout (10 s) plus the bound (30 s) and more: the member is out of its group meanwhile.
     await within(broker.kill(), 30_000, () => `the broker to stop (${report()})`);
     await waitFor(

@@ -24,6 +24,10 @@ for (const line of source.split('\n')) {
   if (key && current) sections[current].push(key[1]);
 }
 const pick = (...names) => [...new Set(names.flatMap((n) => sections[n] ?? []))].sort();
+const globalKeys = new Set(pick('GlobalConfig', 'ConsumerGlobalConfig', 'ProducerGlobalConfig'));
+const topicOnly = pick('TopicConfig', 'ConsumerTopicConfig', 'ProducerTopicConfig').filter(
+  (key) => !globalKeys.has(key),
+);
 const version = /Generated from librdkafka ([\d.]+)/.exec(source)?.[1] ?? 'unknown';
 // Hidden keys that librdkafka accepts but does not document in its typed list.
 const hidden = ['test.mock.num.brokers', 'test.mock.broker.rtt'];
@@ -33,8 +37,12 @@ export const CONSUMER_KEYS: ReadonlySet<string> = new Set(${JSON.stringify([...p
 
 export const PRODUCER_KEYS: ReadonlySet<string> = new Set(${JSON.stringify([...pick('GlobalConfig', 'ProducerGlobalConfig', 'TopicConfig', 'ProducerTopicConfig'), ...hidden].sort(), null, 2)});
 
-/** Topic-level keys. node-rdkafka always installs a default topic config, which would reset these if set globally. */
-export const TOPIC_KEYS: ReadonlySet<string> = new Set(${JSON.stringify(pick('TopicConfig', 'ConsumerTopicConfig', 'ProducerTopicConfig'), null, 2)});
+/**
+ * Topic-level keys. node-rdkafka always installs a default topic config, which would reset these if set globally.
+ * Keys librdkafka also knows globally are not here: the topic one is a legacy alias (\`enable.auto.commit\` at
+ * topic level is the simple consumer's \`auto.commit.enable\`), and the global one is what the clients use.
+ */
+export const TOPIC_KEYS: ReadonlySet<string> = new Set(${JSON.stringify(topicOnly, null, 2)});
 `;
 const target = join(here, '..', 'src', 'librdkafka-keys.ts');
 if (process.argv.includes('--check')) {

@@ -327,24 +327,22 @@ export const PRODUCER_KEYS: ReadonlySet<string> = new Set([
   "transactional.id"
 ]);
 
-/** Topic-level keys. node-rdkafka always installs a default topic config, which would reset these if set globally. */
+/**
+ * Topic-level keys. node-rdkafka always installs a default topic config, which would reset these if set globally.
+ * Keys librdkafka also knows globally are not here: the topic one is a legacy alias (`enable.auto.commit` at
+ * topic level is the simple consumer's `auto.commit.enable`), and the global one is what the clients use.
+ */
 export const TOPIC_KEYS: ReadonlySet<string> = new Set([
   "acks",
   "auto.commit.enable",
-  "auto.commit.interval.ms",
   "auto.offset.reset",
-  "compression.codec",
   "compression.level",
-  "compression.type",
   "consume.callback.max.messages",
   "delivery.timeout.ms",
-  "enable.auto.commit",
   "message.timeout.ms",
   "msg_order_cmp",
-  "offset.store.method",
   "offset.store.path",
   "offset.store.sync.interval.ms",
-  "opaque",
   "partitioner",
   "partitioner_cb",
   "produce.offset.report",

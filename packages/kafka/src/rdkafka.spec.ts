@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthenticationError, AuthorizationError, DeliveryError, KafkaError } from './errors.js';
-import { isRefusal, toKafkaError } from './rdkafka.js';
+import { isRefusal, splitConfig, toKafkaError } from './rdkafka.js';
 
 describe('toKafkaError', () => {
   it('names librdkafka codes and marks the retriable ones', () => {
@@ -90,5 +90,24 @@ describe('isRefusal', () => {
       false,
     );
     expect(isRefusal('Connect to ipv4#127.0.0.1:9092 failed: Connection refused')).toBe(false);
+  });
+});
+
+describe('splitConfig', () => {
+  it('sets the global enable.auto.commit the consumer reads, not the simple consumer’s deprecated topic alias', () => {
+    const [global, topic] = splitConfig({
+      'enable.auto.commit': false,
+      'auto.commit.interval.ms': 1000,
+      'auto.offset.reset': 'earliest',
+      'message.timeout.ms': 5000,
+      'compression.codec': 'lz4',
+    });
+    expect(global).toEqual({
+      'enable.auto.commit': false,
+      'auto.commit.interval.ms': 1000,
+      'compression.codec': 'lz4',
+    });
+    // node-rdkafka's default topic config would reset these if they were global.
+    expect(topic).toEqual({ 'auto.offset.reset': 'earliest', 'message.timeout.ms': 5000 });
   });
 });

@@ -31,7 +31,7 @@ type NativeError = LibrdKafkaError | null | undefined;
  * Splits settings into global and topic-level ones. node-rdkafka always installs a default topic
  * configuration, which silently replaces topic-level keys (like `auto.offset.reset`) set globally.
  */
-function splitConfig(config: LibrdkafkaConfig): [Record<string, unknown>, Record<string, unknown>] {
+export function splitConfig(config: LibrdkafkaConfig): [Record<string, unknown>, Record<string, unknown>] {
   const global: Record<string, unknown> = {};
   const topic: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) (TOPIC_KEYS.has(key) ? topic : global)[key] = value;
