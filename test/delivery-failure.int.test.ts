@@ -8,7 +8,7 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain } from '@rxkafka/core';
-import { DeliveryError, fromKafka, runService, toKafka, type OutcomeCounts } from '@rxkafka/kafka';
+import { DeliveryError, emptyOutcomeCounts, fromKafka, runService, toKafka } from '@rxkafka/kafka';
 import { produceRecords } from '@rxkafka/kafka/admin';
 import { brokers, capturingLogger, CONSUMER_TUNING, json, newTopics, readBack, unique } from './helpers.js';
 
@@ -37,7 +37,7 @@ test.each([
     );
 
     const logger = capturingLogger();
-    const counts: OutcomeCounts = { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+    const counts = emptyOutcomeCounts();
     const source = fromKafka<Item>({
       brokers: b,
       groupId,

@@ -12,7 +12,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { handler, runChain, type Ordering } from '@rxkafka/core';
-import { fromKafka, runService, toKafka, type Logger, type OutcomeCounts } from '@rxkafka/kafka';
+import { emptyOutcomeCounts, fromKafka, runService, toKafka, type Logger } from '@rxkafka/kafka';
 import { InputRecord, type OutputValue } from './workload.js';
 
 function env(name: string, fallback?: string): string {
@@ -134,7 +134,7 @@ const process_ = handler<InputRecord, Record<string, unknown>>('process', async 
   ctx.emit({ topic: config.output, key: ctx.key, value });
 });
 
-const counts: OutcomeCounts = { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 };
+const counts = emptyOutcomeCounts();
 let peakRss = 0;
 /** The source's counters as a plain object, for the JSON lines. */
 const statsOf = (): Record<string, unknown> => Object.fromEntries(Object.entries(source.stats));
