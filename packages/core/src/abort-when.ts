@@ -1,4 +1,4 @@
-import { Observable, type MonoTypeOperatorFunction, type Subscriber } from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { AbortedError } from './errors.js';
 
 /**
@@ -21,62 +21,63 @@ import { AbortedError } from './errors.js';
 export function abortWhen<T>(signal: AbortSignal): MonoTypeOperatorFunction<T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      const stopListening = errorOnAbort(signal, subscriber);
-      if (stopListening === undefined) return undefined;
-      subscriber.add(stopListening);
+      if (signal.aborted) {
+        subscriber.error(new AbortedError(signal.reason));
+        return undefined;
+      }
+      const waiter: AbortWaiter = {
+        aborted: (reason) => {
+          subscriber.error(new AbortedError(reason));
+        },
+      };
+      waitForAbort(signal, waiter);
+      subscriber.add(() => {
+        stopWaitingForAbort(signal, waiter);
+      });
       // A source may abort the signal itself, synchronously, before it waits on anything.
       source.subscribe(subscriber);
       return undefined;
     });
 }
 
-/**
- * Errors `subscriber` with an `AbortedError` carrying the reason when `signal` aborts: at once if it
- * already has (and returns `undefined`), else then; the returned function stops listening.
- */
-export function errorOnAbort(signal: AbortSignal, subscriber: Subscriber<unknown>): (() => void) | undefined {
-  if (signal.aborted) {
-    subscriber.error(new AbortedError(signal.reason));
-    return undefined;
-  }
-  return onAbort(signal, () => {
-    subscriber.error(new AbortedError(signal.reason));
-  });
+/** Told once, when the signal it waits on aborts. An object, so that a record waits without a closure. */
+export interface AbortWaiter {
+  aborted(reason: unknown): void;
 }
 
 /**
- * The callbacks waiting on each signal. EventTarget compares every listener on add and remove, so a
+ * The waiters on each signal. EventTarget compares every listener on add and remove, so a
  * listener per record cost O(records in flight) each: at 1,024 records waiting on one partition's
  * signal that was 16% of the CPU (docs/decisions.md). A set per signal makes both O(1).
  */
-const waiting = new WeakMap<AbortSignal, Set<() => void>>();
+const waiting = new WeakMap<AbortSignal, Set<AbortWaiter>>();
 
-/** How many callbacks wait on `signal` (for tests: each record leaves when it ends). */
+/** How many waiters wait on `signal` (for tests: each record leaves when it ends). */
 export function abortWaiters(signal: AbortSignal): number {
   return waiting.get(signal)?.size ?? 0;
 }
 
-/** Calls `callback` once when `signal` aborts; the returned function cancels that. */
-function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let callbacks = waiting.get(signal);
-  if (callbacks === undefined) {
-    const created = new Set<() => void>();
-    callbacks = created;
+/** Tells `waiter` once when `signal` (not aborted yet) aborts, unless it stops waiting first. */
+export function waitForAbort(signal: AbortSignal, waiter: AbortWaiter): void {
+  let waiters = waiting.get(signal);
+  if (waiters === undefined) {
+    const created = new Set<AbortWaiter>();
+    waiters = created;
     waiting.set(signal, created);
     signal.addEventListener(
       'abort',
       () => {
         waiting.delete(signal);
-        // A callback's teardown deletes it from the set; deleting while iterating a Set is safe.
-        for (const waiter of created) waiter();
+        // A waiter's teardown deletes it from the set; deleting while iterating a Set is safe.
+        for (const waiter of created) waiter.aborted(signal.reason);
         created.clear();
       },
       { once: true },
     );
   }
-  callbacks.add(callback);
-  const registered = callbacks;
-  return () => {
-    registered.delete(callback);
-  };
+  waiters.add(waiter);
+}
+
+export function stopWaitingForAbort(signal: AbortSignal, waiter: AbortWaiter): void {
+  waiting.get(signal)?.delete(waiter);
 }

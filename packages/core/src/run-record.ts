@@ -9,14 +9,13 @@ import {
   retry,
   take,
   throwError,
-  timeout,
   timer,
-  type OperatorFunction,
   type SchedulerLike,
   type Subscriber,
   type Subscription,
+  type TeardownLogic,
 } from 'rxjs';
-import { abortWhen, errorOnAbort } from './abort-when.js';
+import { abortWhen, stopWaitingForAbort, waitForAbort, type AbortWaiter } from './abort-when.js';
 import { DirectSubscriber } from './direct-subscriber.js';
 import { Ready } from './merge-by-key-internals.js';
 import type { AttemptEnd, Context, DeferFn, RecordContext } from './context.js';
@@ -194,17 +193,7 @@ function runAttempt<R, S, O>(
   if (first === 'ok' || first === 'break') return ended(endAttempt(attempt, first, undefined), finish);
   if (first instanceof HandlerError) return ended(endAttempt(attempt, 'failed', first), finish);
 
-  let verdict$ = handlersFrom(attempt, first, outer);
-  if (timeoutMs !== Number.POSITIVE_INFINITY) {
-    verdict$ = verdict$.pipe(
-      timeout({
-        first: Math.max(0, ctx.deadline - scheduler.now()),
-        scheduler,
-        with: () => throwError(() => new DeadlineExceededError(attempt.handlerName(), timeoutMs)),
-      }),
-    );
-  }
-  return verdict$.pipe(thenDefers(attempt, finish));
+  return new AsyncAttempt(attempt, first, finish);
 }
 
 /** A synchronous end is returned as is; defers to await make it an Observable of `finish`ed results. */
@@ -213,81 +202,6 @@ function ended<R, S, O>(
   finish: (result: AttemptResult<R, S>) => O,
 ): AttemptResult<R, S> | Observable<O> {
   return result instanceof AttemptResult ? result : result.pipe(map(finish));
-}
-
-/**
- * The attempt's `finalize`, awaited: when the chain emits its verdict or fails, end the attempt
- * (defers run, awaited) and emit its result; when it is unsubscribed first (shutdown), end it as
- * aborted: its defers still run, and nothing is emitted.
- */
-function thenDefers<R, S, O>(
-  attempt: Attempt<R, S>,
-  finish: (result: AttemptResult<R, S>) => O,
-): OperatorFunction<Verdict, O> {
-  return (verdict$) =>
-    new Observable<O>((subscriber) => {
-      const ending = new ChainEnding(attempt, finish, subscriber);
-      verdict$.subscribe(ending);
-      return () => {
-        ending.teardown();
-      };
-    });
-}
-
-/** Waits for the chain's verdict or failure, then ends the attempt and emits its result. */
-class ChainEnding<R, S, O> extends DirectSubscriber<Verdict> {
-  // The defers step, once the chain has ended with defers to await.
-  #defers: Subscription | undefined;
-
-  constructor(
-    private readonly attempt: Attempt<R, S>,
-    private readonly finish: (result: AttemptResult<R, S>) => O,
-    private readonly subscriber: Subscriber<O>,
-  ) {
-    super();
-  }
-
-  protected onNext(verdict: Verdict): void {
-    this.end(endAttempt(this.attempt, verdict, undefined));
-  }
-
-  protected onError(error: unknown): void {
-    const { attempt } = this;
-    if (error instanceof DeadlineExceededError) this.end(endAttempt(attempt, 'timeout', error));
-    else if (error instanceof AbortedError) this.end(endAttempt(attempt, 'aborted', error));
-    else this.end(endAttempt(attempt, 'failed', asHandlerError(attempt, error)));
-  }
-
-  protected onComplete(): void {
-    // The verdict came first; nothing is left to do.
-  }
-
-  private end(result: AttemptResult<R, S> | Observable<AttemptResult<R, S>>): void {
-    const { subscriber, finish } = this;
-    if (result instanceof AttemptResult) {
-      subscriber.next(finish(result));
-      subscriber.complete();
-      return;
-    }
-    this.#defers = result.subscribe({
-      next: (value) => {
-        subscriber.next(finish(value));
-      },
-      complete: () => {
-        subscriber.complete();
-      },
-    });
-  }
-
-  /** Unsubscribed: the chain is cancelled; an attempt that had not ended ends aborted, its defers run. */
-  teardown(): void {
-    this.unsubscribe();
-    this.#defers?.unsubscribe();
-    const { attempt } = this;
-    if (attempt.ended) return;
-    const aborted = endAttempt(attempt, 'aborted', new AbortedError('unsubscribed'));
-    if (!(aborted instanceof AttemptResult)) aborted.subscribe();
-  }
 }
 
 /** A handler's result that must be waited for: an Observable, a PromiseLike, or a plain operator. */
@@ -339,67 +253,93 @@ function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | Handler
 }
 
 /**
- * The rest of a chain that went asynchronous: each pending result is subscribed in turn (handlers
- * never overlap within a record), the synchronous handlers between them run in `advance`'s loop.
- * Emits the verdict, or errors with the handler's failure, or with an `AbortedError` when `outer`
- * aborts (as `abortWhen` does; one Observable per record fewer). Unsubscribing cancels the running step.
+ * The rest of an attempt whose chain went asynchronous, as one Observable. Its subscription runs the
+ * pending steps in turn (handlers never overlap within a record; the synchronous ones between them
+ * run in `advance`'s loop), bounded by the deadline (as RxJS `timeout` on the scheduler) and the outer
+ * signal (as `abortWhen`), then ends the attempt (defers run, awaited, as an awaited `finalize`) and
+ * emits its result. Unsubscribed first (shutdown), it cancels the running step and ends the attempt
+ * as aborted: its defers still run, and nothing is emitted. Two objects per record, where those
+ * operators took an Observable, a subscriber and closures each: records in flight outlive young-
+ * generation collections, so every object they hold is copied, then promoted (docs/decisions.md 57).
  */
-function handlersFrom<R, S>(
-  attempt: Attempt<R, S>,
-  first: Pending,
-  outer: AbortSignal | undefined,
-): Observable<Verdict> {
-  return new Observable<Verdict>((subscriber) => {
-    // Listening first: a handler may abort the signal itself, synchronously.
-    let stopListening: (() => void) | undefined;
-    if (outer !== undefined) {
-      stopListening = errorOnAbort(outer, subscriber);
-      if (stopListening === undefined) return undefined;
-    }
-    const steps = new HandlerSteps(attempt, subscriber, stopListening);
-    steps.follow(first);
-    return steps;
-  });
+class AsyncAttempt<R, S, O> extends Observable<O> {
+  constructor(
+    readonly attempt: Attempt<R, S>,
+    readonly first: Pending,
+    readonly finish: (result: AttemptResult<R, S>) => O,
+  ) {
+    super(subscribeAsyncAttempt);
+  }
 }
 
-/** The handlers of one attempt after the first that went asynchronous, as `handlersFrom` runs them. */
-class HandlerSteps<R, S> {
+/** RxJS calls an Observable's subscribe function with the Observable as `this`: no closure per record. */
+function subscribeAsyncAttempt(this: Observable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
+  if (!(this instanceof AsyncAttempt)) throw new TypeError('subscribeAsyncAttempt: not an AsyncAttempt');
+  const { attempt, first, finish } = this;
+  const run = new AttemptRun(attempt, finish, subscriber);
+  run.start(first);
+  return run;
+}
+
+/** One subscription to an `AsyncAttempt`: the running step, the deadline, the abort waiter, the defers. */
+class AttemptRun<R, S, O> implements AbortWaiter {
   // The step running now, if it is an Observable.
   running: Subscription | undefined;
+  // The deadline's scheduled action, while the chain runs.
+  #deadline: Subscription | undefined;
+  // The defers step, once the chain has ended with defers to await.
+  #defers: Subscription | undefined;
+  // True once the chain has its verdict, or its failure, or was cancelled.
+  #chainEnded = false;
 
   constructor(
     readonly attempt: Attempt<R, S>,
-    readonly subscriber: Subscriber<Verdict>,
-    /** Leaves the outer signal's waiters, if it listens. */
-    private readonly stopListening: (() => void) | undefined,
+    private readonly finish: (result: AttemptResult<R, S>) => O,
+    private readonly subscriber: Subscriber<O>,
   ) {}
 
-  /** The teardown: cancels the running step and stops listening. */
-  unsubscribe(): void {
-    this.running?.unsubscribe();
-    this.stopListening?.();
+  start(first: Pending): void {
+    const { ctx, settings } = this.attempt;
+    const outer = ctx.outerSignal;
+    // Listening first: a handler may abort the signal itself, synchronously.
+    if (outer !== undefined) {
+      if (outer.aborted) {
+        this.aborted(outer.reason);
+        return;
+      }
+      waitForAbort(outer, this);
+    }
+    this.follow(first);
+    const { timeoutMs, scheduler } = settings;
+    if (!this.#chainEnded && timeoutMs !== Number.POSITIVE_INFINITY) {
+      this.#deadline = scheduler.schedule(deadlinePassed, Math.max(0, ctx.deadline - scheduler.now()), this);
+    }
+  }
+
+  /** The outer signal aborted (shutdown, revoke). */
+  aborted(reason: unknown): void {
+    this.chainEnded('aborted', new AbortedError(reason));
+  }
+
+  timedOut(): void {
+    this.chainEnded('timeout', new DeadlineExceededError(this.attempt.handlerName(), this.attempt.settings.timeoutMs));
   }
 
   /** The step's verdict is in: stop, fail, or run the handlers after it. */
   stepDone(pending: Pending, broke: boolean): void {
     const next = broke ? 'break' : advance(this.attempt, pending.index + 1);
-    if (next instanceof Pending) {
-      this.follow(next);
-    } else if (next instanceof HandlerError) {
-      this.subscriber.error(next);
-    } else {
-      this.subscriber.next(next);
-      this.subscriber.complete();
-    }
+    if (next instanceof Pending) this.follow(next);
+    else if (next instanceof HandlerError) this.chainEnded('failed', next);
+    else this.chainEnded(next, undefined);
   }
 
   stepFailed(error: unknown): void {
-    this.subscriber.error(asHandlerError(this.attempt, error));
+    this.chainEnded('failed', asHandlerError(this.attempt, error));
   }
 
   follow(pending: Pending): void {
     const { result } = pending;
-    const { attempt, subscriber } = this;
+    const { attempt } = this;
     if (!isObservable(result)) {
       // A Promise needs no Observable of its own. Only its first settlement counts (a hand-made
       // thenable may call back twice, synchronously, or throw from `then`); the attempt learns of it
@@ -409,13 +349,13 @@ class HandlerSteps<R, S> {
         if (settled) return;
         settled = true;
         promiseSettled(attempt);
-        if (!subscriber.closed) this.stepDone(pending, value === BREAK);
+        if (!this.#chainEnded) this.stepDone(pending, value === BREAK);
       };
       const onError = (error: unknown): void => {
         if (settled) return;
         settled = true;
         promiseSettled(attempt);
-        if (!subscriber.closed) this.stepFailed(error);
+        if (!this.#chainEnded) this.stepFailed(error);
       };
       attempt.promisePending = true;
       try {
@@ -429,6 +369,51 @@ class HandlerSteps<R, S> {
     this.running = step;
     result.subscribe(step);
   }
+
+  /** The teardown: an attempt cancelled before its chain ended ends aborted, and its defers run. */
+  unsubscribe(): void {
+    this.#defers?.unsubscribe();
+    if (this.#chainEnded) return;
+    this.stopChain();
+    const { attempt } = this;
+    if (attempt.ended) return;
+    const aborted = endAttempt(attempt, 'aborted', new AbortedError('unsubscribed'));
+    if (!(aborted instanceof AttemptResult)) aborted.subscribe();
+  }
+
+  /** The chain ended: stop what bounds it, end the attempt (defers), and emit its result. */
+  private chainEnded(end: AttemptEnd, error: Failure | undefined): void {
+    if (this.#chainEnded) return;
+    this.stopChain();
+    const result = endAttempt(this.attempt, end, error);
+    const { subscriber, finish } = this;
+    if (result instanceof AttemptResult) {
+      subscriber.next(finish(result));
+      subscriber.complete();
+      return;
+    }
+    this.#defers = result.subscribe({
+      next: (value) => {
+        subscriber.next(finish(value));
+      },
+      complete: () => {
+        subscriber.complete();
+      },
+    });
+  }
+
+  /** Cancels the running step and the deadline, and stops waiting on the outer signal. */
+  private stopChain(): void {
+    this.#chainEnded = true;
+    this.running?.unsubscribe();
+    this.#deadline?.unsubscribe();
+    const outer = this.attempt.ctx.outerSignal;
+    if (outer !== undefined) stopWaitingForAbort(outer, this);
+  }
+}
+
+function deadlinePassed(this: unknown, run?: Pick<AttemptRun<unknown, unknown, unknown>, 'timedOut'>): void {
+  run?.timedOut();
 }
 
 /** One Observable step of a chain: keeps its last value, and passes its verdict on when it completes. */
@@ -438,7 +423,7 @@ class StepSubscriber<R, S> extends DirectSubscriber<unknown> {
   #emitted = false;
 
   constructor(
-    private readonly steps: HandlerSteps<R, S>,
+    private readonly steps: AttemptRun<R, S, unknown>,
     private readonly pending: Pending,
   ) {
     super();
