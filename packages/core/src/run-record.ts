@@ -28,6 +28,7 @@ import {
   recordStarted,
   type HandlerTrace,
   type HandlerTracing,
+  type RecordTrace,
 } from './diagnostics.js';
 import { AbortedError, DeadlineExceededError, HandlerError, toError, type DeferError } from './errors.js';
 import {
@@ -61,13 +62,17 @@ type Verdict = 'ok' | 'break';
 /** How one attempt ended, after its defers ran. */
 class AttemptResult<R, S> {
   constructor(
-    readonly ctx: RecordContext<R, S>,
+    readonly attempt: Attempt<R, S>,
     readonly end: AttemptEnd,
     /** The handler where the chain stopped (or the last one, for `ok`). */
     readonly handler: string,
     readonly error: Failure | undefined,
     readonly deferErrors: DeferError[],
   ) {}
+
+  get ctx(): RecordContext<R, S> {
+    return this.attempt.ctx;
+  }
 }
 
 /** One attempt in progress: where its chain is, and whether a handler's Promise is still out. */
@@ -87,6 +92,9 @@ class Attempt<R, S> implements HandlerTracing {
   constructor(
     readonly ctx: RecordContext<R, S>,
     readonly settings: ChainSettings<R, S>,
+    /** When the record's first attempt started, on the chain's scheduler. */
+    readonly recordStartedAt: number,
+    readonly recordTrace: RecordTrace | undefined,
   ) {}
 
   handlerName(): string {
@@ -106,17 +114,26 @@ export function runRecord<R, S>(
   first: RecordContext<R, S>,
   settings: ChainSettings<R, S>,
 ): Observable<Outcome<R, S>> | Ready<Outcome<R, S>> {
-  const { scheduler, retry: policy } = settings;
-  const startedAt = scheduler.now();
   const trace = recordStarted(first, settings.handlerNames);
-  const toOutcome = (result: AttemptResult<R, S>): Outcome<R, S> =>
-    recordEnded(trace, outcomeOf(result, scheduler.now() - startedAt));
-  if (policy.maxAttempts === 1) {
-    const only = runAttempt(new Attempt(first, settings), toOutcome);
-    // A synchronous record needs no pipeline at all.
-    return only instanceof AttemptResult ? new Ready(toOutcome(only)) : only;
-  }
-  const firstAttempt = runAttempt(new Attempt(first, settings), same);
+  const attempt = new Attempt(first, settings, settings.scheduler.now(), trace);
+  if (settings.retry.maxAttempts > 1) return withRetries(attempt);
+  const only = runAttempt(attempt, toOutcome);
+  // A synchronous record needs no pipeline at all.
+  return only instanceof AttemptResult ? new Ready(toOutcome(only)) : only;
+}
+
+/** The record's outcome from its last attempt's result. A function, not a closure per record. */
+function toOutcome<R, S>(result: AttemptResult<R, S>): Outcome<R, S> {
+  const { attempt } = result;
+  const durationMs = attempt.settings.scheduler.now() - attempt.recordStartedAt;
+  return recordEnded(attempt.recordTrace, outcomeOf(result, durationMs));
+}
+
+/** `runRecord` for a retry policy of more than one attempt. */
+function withRetries<R, S>(first: Attempt<R, S>): Observable<Outcome<R, S>> | Ready<Outcome<R, S>> {
+  const { settings } = first;
+  const { scheduler, retry: policy } = settings;
+  const firstAttempt = runAttempt(first, same);
   if (firstAttempt instanceof AttemptResult) {
     const decision = retryDecision(firstAttempt, policy);
     if (decision === false) return new Ready(toOutcome(firstAttempt));
@@ -124,13 +141,13 @@ export function runRecord<R, S>(
   }
 
   // The context of the latest attempt; a retry makes the next one from it.
-  let ctx = first;
+  let ctx = first.ctx;
   // The latest attempt's result, for an abort during the backoff that follows it.
   let latest: AttemptResult<R, S> | undefined;
   return defer(() => {
     if (latest === undefined) return asObservable(firstAttempt);
     ctx = ctx.nextAttempt(Number.POSITIVE_INFINITY);
-    return asObservable(runAttempt(new Attempt(ctx, settings), same));
+    return asObservable(runAttempt(new Attempt(ctx, settings, first.recordStartedAt, first.recordTrace), same));
   }).pipe(
     mergeMap((result) => {
       latest = result;
@@ -147,7 +164,7 @@ export function runRecord<R, S>(
     catchError((error: unknown) => {
       // Shutdown or revoke during the backoff: the record ends aborted, without another attempt.
       if (error instanceof AbortedError && latest !== undefined) {
-        return of(new AttemptResult(ctx, 'aborted', latest.handler, error, NO_DEFER_ERRORS));
+        return of(new AttemptResult(latest.attempt, 'aborted', latest.handler, error, NO_DEFER_ERRORS));
       }
       return throwError(() => error);
     }),
@@ -172,7 +189,7 @@ function retryDecision<R, S>(result: AttemptResult<R, S>, policy: RetryPolicy): 
   } catch (error) {
     const cause = toError(error);
     const failure = new HandlerError(result.handler, new Error(`retry.retryable threw: ${cause.message}`, { cause }));
-    return new AttemptResult(result.ctx, 'failed', result.handler, failure, result.deferErrors);
+    return new AttemptResult(result.attempt, 'failed', result.handler, failure, result.deferErrors);
   }
 }
 
@@ -475,13 +492,13 @@ function endAttempt<R, S>(
   // Most records register no defers and wait on nothing.
   if (!ctx.hasDefers && !attempt.promisePending) {
     ctx.closeDefers(end);
-    return new AttemptResult(ctx, end, handler, error, NO_DEFER_ERRORS);
+    return new AttemptResult(attempt, end, handler, error, NO_DEFER_ERRORS);
   }
   return new Observable<AttemptResult<R, S>>((subscriber) => {
     const { deferTimeoutMs, scheduler } = settings;
     const runTheDefers = (): void => {
       runDefers(ctx, end, deferTimeoutMs, scheduler, (deferErrors) => {
-        subscriber.next(new AttemptResult(ctx, end, handler, error, deferErrors));
+        subscriber.next(new AttemptResult(attempt, end, handler, error, deferErrors));
         subscriber.complete();
       });
     };
