@@ -85,8 +85,9 @@ export type ChainInput<R, S> = Context<R, S> | InvalidOutcome;
  *
  * Composition: the worker pool is `mergeMap` with the concurrency limit (`unordered`) or
  * `mergeMapByKey` (`key`, `partition`); each record is one pipeline: its handlers in order, the
- * deadline as RxJS `timeout` on `scheduler`, the outer signal (`abortWhen`), the defers awaited as
- * the attempt's last step, and `retry({ count, delay })` around the attempt.
+ * deadline as a timer on `scheduler`, the outer signal, the defers awaited as the attempt's last
+ * step, and `retry({ count, delay })` around the attempt. Once a chain goes asynchronous, that
+ * pipeline is one Observable (`AsyncAttempt`, docs/decisions.md 57).
  *
  * A deadline does not release the key early: the signal aborts and an Observable or operator
  * handler is unsubscribed at once, but a Promise cannot be cancelled, so the record (and, in `key`
