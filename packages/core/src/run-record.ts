@@ -277,7 +277,7 @@ function advance<R, S>(attempt: Attempt<R, S>, index: number): Verdict | Handler
  * emits its result. Unsubscribed first (shutdown), it cancels the running step and ends the attempt
  * as aborted: its defers still run, and nothing is emitted. Two objects per record, where those
  * operators took an Observable, a subscriber and closures each: records in flight outlive young-
- * generation collections, so every object they hold is copied, then promoted (docs/decisions.md 57).
+ * generation collections, which copy every object they hold (docs/decisions.md 57).
  */
 class AsyncAttempt<R, S, O> extends Observable<O> {
   constructor(
