@@ -11,6 +11,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { handler, runChain, type Ordering } from '@rxkafka/core';
 import { emptyOutcomeCounts, fromKafka, runService, toKafka, type Logger } from '@rxkafka/kafka';
 import { InputRecord, type OutputValue } from './workload.js';
@@ -124,7 +125,13 @@ const process_ = handler<InputRecord, Record<string, unknown>>('process', async 
     while (existsSync(config.stallFile)) await sleep(100, signal);
   }
   if (config.handlerMaxMs > 0) await sleep(Math.random() * config.handlerMaxMs, signal);
-  if (kind === 'slow') await sleep(config.slowMs, signal);
+  if (kind === 'slow') {
+    const startedAt = performance.now();
+    await sleep(config.slowMs, signal);
+    const tookMs = performance.now() - startedAt;
+    // A timer that fires late says the event loop lagged: the record's deadline may pass meanwhile.
+    if (tookMs > config.slowMs + 50) logger.warn({ id, slowMs: config.slowMs, tookMs }, 'a slow record slept late');
+  }
   if (kind === 'throw') throw new Error(`poison record ${String(id)}: the handler throws`);
   if (kind === 'hang')
     await new Promise((_resolve, reject) =>
@@ -163,6 +170,10 @@ const progress = setInterval(() => {
   emit({ t: 'progress', counts, stats: statsOf(), state: source.state, rss, peakRss });
 }, 500);
 
+// Event-loop lag over the run, logged at exit: deadlines and timers are only as punctual as the loop.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 let readySent = false;
 try {
   const service = runService(
@@ -199,6 +210,11 @@ try {
   const result = await service;
   clearInterval(progress);
   emit({ t: 'exit', counts: result, stats: statsOf(), peakRss });
+  loopDelay.disable();
+  logger.info(
+    { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6, meanMs: loopDelay.mean / 1e6 },
+    'event loop delay over the run',
+  );
   process.exitCode = 0;
 } catch (error) {
   clearInterval(progress);
