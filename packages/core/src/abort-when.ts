@@ -78,6 +78,7 @@ export function waitForAbort(signal: AbortSignal, waiter: AbortWaiter): void {
   waiters.add(waiter);
 }
 
+/** `waiter` no longer wants telling; nothing to do once the signal has aborted. */
 export function stopWaitingForAbort(signal: AbortSignal, waiter: AbortWaiter): void {
   waiting.get(signal)?.delete(waiter);
 }
