@@ -1,6 +1,7 @@
 import type { Subscriber } from 'rxjs';
 import type { ChainInput, SourceRecord } from '@rxkafka/core';
 import { Backpressure } from './backpressure.js';
+import { closeWithin } from './close-within.js';
 import { Commits, sleep } from './commits.js';
 import { publish, publishStatistics } from './diagnostics.js';
 import { Dispatcher } from './dispatch.js';
@@ -29,6 +30,8 @@ export class ConsumerSession<R, S> {
   #accepting = true;
   #stopping: Promise<void> | undefined;
   #tornDown = false;
+  // The poll loop, which ends within a poll timeout (or a 100 ms back-off) of teardown.
+  #polling: Promise<void> | undefined;
   // Head-of-line stats, the head-of-line log line and the stall guard, once a second.
   #watchTimer: NodeJS.Timeout | undefined;
 
@@ -95,9 +98,7 @@ export class ConsumerSession<R, S> {
       () => {
         if (this.#tornDown) {
           // Stopped while connecting: nothing was consumed, so there is nothing to commit.
-          void consumer.disconnect().then(() => {
-            this.source.setState('closed');
-          });
+          void this.close(consumer);
           return;
         }
         consumer.subscribe(this.settings.topics, this.settings.pollTimeout);
@@ -107,7 +108,9 @@ export class ConsumerSession<R, S> {
           this.watch();
         }, WATCH_INTERVAL_MS);
         this.#watchTimer.unref();
-        void this.pollLoop(consumer);
+        this.#polling = this.pollLoop(consumer).catch((error: unknown) => {
+          this.subscriber.error(error);
+        });
       },
       (error: unknown) => {
         // Failing the stream tears it down, which leaves the close to the connect callback: this one.
@@ -250,12 +253,22 @@ export class ConsumerSession<R, S> {
     this.source.setState('closing');
     // Still connecting: the connect callback disconnects once it can.
     if (state === 'connecting') return;
-    void (async () => {
-      if (consumer !== undefined) {
-        await this.commits.commitSync([...this.assignment.values()]);
-        await consumer.disconnect();
-      }
+    if (consumer === undefined) {
       this.source.setState('closed');
+      return;
+    }
+    void (async () => {
+      // No native call may be in flight while the client is destroyed (node-rdkafka has crashed closing
+      // under a consume, Blizzard/node-rdkafka#1057): close after the last consume has settled.
+      await this.#polling;
+      await this.commits.commitSync([...this.assignment.values()]);
+      await this.close(consumer);
     })();
+  }
+
+  /** Leaves the group and disconnects, within `connectTimeout`. The group drops a member given up on after `session.timeout.ms`. */
+  private async close(consumer: ConsumerPort): Promise<void> {
+    await closeWithin(consumer, 'consumer', this.settings.connectTimeout, this.settings.logger);
+    this.source.setState('closed');
   }
 }

@@ -76,3 +76,17 @@ export class ShutdownError extends RxKafkaError {
     super('The consumer is shutting down');
   }
 }
+
+/**
+ * A client did not close within its bound (`connectTimeout`). It is given up on so that the service can
+ * exit; a consumer's group drops the member after `session.timeout.ms`.
+ */
+export class CloseTimeoutError extends RxKafkaError {
+  readonly code = 'ERR_CLOSE_TIMEOUT';
+  constructor(
+    readonly client: 'consumer' | 'producer',
+    readonly timeoutMs: number,
+  ) {
+    super(`The ${client} did not close within ${String(timeoutMs)} ms; giving up on it`);
+  }
+}

@@ -109,7 +109,10 @@ export interface KafkaSourceOptions<R> {
   readonly drainTimeout?: number;
   /** After aborting, how long to wait for their defers and outcomes, in ms. Default 5000. */
   readonly abortGrace?: number;
-  /** How long connecting may take before the source fails, in ms. Default 30,000. */
+  /**
+   * How long connecting may take before the source fails, and closing before it is given up on (logged with
+   * a `CloseTimeoutError`; the group drops the member after `session.timeout.ms`), in ms. Default 30,000.
+   */
   readonly connectTimeout?: number;
   /** Aborting it stops the source gracefully, as `stop()` does. */
   readonly signal?: AbortSignal;

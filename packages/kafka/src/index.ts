@@ -14,6 +14,7 @@ export {
 export {
   AuthenticationError,
   AuthorizationError,
+  CloseTimeoutError,
   DeliveryError,
   KafkaError,
   LifecycleError,

@@ -383,6 +383,20 @@ export class ConsumerPort {
     else this.#client.unassign();
   }
 
+  /**
+   * Answers an assignment that arrives after the source stopped. Once the close has begun, node-rdkafka
+   * refuses `assign` ("Erroneous state") while librdkafka's close waits for the rebalance to be answered:
+   * the close hung until the process was killed. A closing group takes an unassign as the answer. Before
+   * the close begins, the assignment is taken, and the close revokes it.
+   */
+  answerWhileClosing(partitions: TopicPartition[]): void {
+    try {
+      this.assign(partitions);
+    } catch {
+      this.#client.unassign();
+    }
+  }
+
   pause(partitions: TopicPartition[]): void {
     if (partitions.length === 0) return;
     try {

@@ -13,6 +13,14 @@ export class Rebalance<R, S> {
     const { session } = this;
     const consumer = session.consumer;
     if (consumer === undefined) return;
+    if (session.tornDown) {
+      try {
+        consumer.answerWhileClosing(partitions);
+      } catch (error) {
+        session.nativeError(error as KafkaError);
+      }
+      return;
+    }
     session.rejoin.assigned();
     for (const { topic, partition } of partitions) session.assignment.add(new PartitionState(topic, partition));
     session.stats.assigned += partitions.length;

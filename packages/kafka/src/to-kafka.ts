@@ -11,6 +11,7 @@ import {
   type OutputRecord,
 } from '@rxkafka/core';
 import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
+import { closeWithin } from './close-within.js';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
 import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
@@ -36,7 +37,10 @@ export interface ToKafkaOptions {
   readonly deadLetterLog?: DeadLetterLogOptions;
   /** How long completion waits for outstanding deliveries, in ms. Default 10,000. */
   readonly flushTimeout?: number;
-  /** How long connecting may take before the sink fails, in ms. Default 30,000. */
+  /**
+   * How long connecting may take before the sink fails, and closing before it is given up on (logged with a
+   * `CloseTimeoutError`), in ms. Default 30,000.
+   */
   readonly connectTimeout?: number;
   /**
    * Attempts to deliver one output. When librdkafka gives up on a record with a retriable error (it
@@ -613,7 +617,7 @@ class ProducerSession<R, S> {
       } catch (error) {
         publish('producer.error', { error });
       }
-      await producer?.disconnect();
+      if (producer !== undefined) await this.closeProducer(producer);
       this.subscriber.complete();
     })();
   }
@@ -628,7 +632,11 @@ class ProducerSession<R, S> {
     clearTimeout(this.#retryTimer);
     if (this.#closing && this.#sourceDone) return;
     this.#closing = true;
-    void this.#producer?.disconnect();
+    if (this.#producer !== undefined) void this.closeProducer(this.#producer);
+  }
+
+  private closeProducer(producer: ProducerPort): Promise<void> {
+    return closeWithin(producer, 'producer', this.settings.connectTimeout, this.settings.logger);
   }
 }
 
