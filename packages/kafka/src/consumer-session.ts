@@ -121,16 +121,19 @@ export class ConsumerSession<R, S> {
   }
 
   private async pollLoop(consumer: ConsumerPort): Promise<void> {
-    const { batchSize, maxInFlight, pauseAfter } = this.settings;
+    const { batchSize, pauseAfter } = this.settings;
     const { stats, backpressure } = this;
     const dispatcher = this.#dispatcher;
     // When in-flight records first hit a limit; pausing waits a moment, since a resume costs a re-fetch.
     let fullSince: number | undefined;
+    // The next batch, asked for before this one is dispatched: node-rdkafka's worker thread collects it
+    // while this thread works. One consume at a time, always: parallel calls race.
+    let ahead: Promise<SourceRecord[]> | undefined;
     while (this.source.state === 'running' || this.source.state === 'draining') {
       backpressure.countHeldBack();
       dispatcher.dispatchWaiting();
       dispatcher.dispatchStash();
-      if (backpressure.isFull() && !stats.paused && this.#accepting) {
+      if (ahead === undefined && backpressure.isFull() && !stats.paused && this.#accepting) {
         fullSince ??= performance.now();
         const waited = performance.now() - fullSince;
         if (waited < pauseAfter) {
@@ -157,27 +160,46 @@ export class ConsumerSession<R, S> {
         fullSince = undefined;
       }
       backpressure.apply(consumer);
-      // Poll even while paused: rebalance and commit callbacks are only served inside consume.
-      const room = Math.min(
-        maxInFlight - backpressure.recordsHeld(),
-        this.settings.maxUncommitted - backpressure.uncommittedCount(),
-      );
-      const max = stats.paused || room <= 0 ? 1 : Math.min(batchSize, room);
       let records: SourceRecord[];
       try {
-        records = await consumer.consume(max);
+        records = await (ahead ?? consumer.consume(this.batchRoom(1)));
       } catch (error) {
+        ahead = undefined;
         if (!this.nativeError(error as KafkaError)) return;
         await sleep(100);
         continue;
       }
+      ahead = undefined;
       // Records completed while consume waited count before this batch is dispatched.
       backpressure.countHeldBack();
+      // A full batch says more are queued: ask for the next one now if it will fit beside this one.
+      if (records.length >= batchSize && this.#accepting && dispatcher.stashed === 0) {
+        const next = this.batchRoom(0, records.length);
+        if (next === batchSize) ahead = consumer.consume(next);
+      }
       if (dispatcher.stashed > 0) dispatcher.stashAll(records);
       else for (const record of records) dispatcher.dispatch(record);
       // A partition over its share stops fetching until its waiting records are dispatched.
       if (records.length > 0) backpressure.pause(consumer, dispatcher.overShare());
     }
+    // Settle a consume still out, so that no native call is in flight at the close; its records were
+    // never tracked, so they are read again.
+    await ahead?.catch(() => undefined);
+  }
+
+  /**
+   * How many records the next consume may ask for: up to `batchSize`, within `maxInFlight` and
+   * `maxUncommitted` once `pending` more records are in; `least` when there is no room or while paused
+   * (rebalance and commit callbacks are only served inside consume, so it polls even then).
+   */
+  private batchRoom(least: number, pending = 0): number {
+    const { backpressure, stats, settings } = this;
+    const room =
+      Math.min(
+        settings.maxInFlight - backpressure.recordsHeld(),
+        settings.maxUncommitted - backpressure.uncommittedCount(),
+      ) - pending;
+    return stats.paused || room <= 0 ? least : Math.min(settings.batchSize, room);
   }
 
   /** Once a second: head-of-line stats and warnings, the rejoin guard, then the stall guard. */
