@@ -9,10 +9,19 @@
  * restart must be consumed too. This file starts its own broker: restarting the shared one would
  * break the other suites.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { z } from 'zod';
 import { handler, runChain, type SourceRecord } from '@rxkafka/core';
-import { acknowledge, fromKafka, runService, toKafka, type KafkaSource, type OutcomeCounts } from '@rxkafka/kafka';
+import {
+  acknowledge,
+  CHANNELS,
+  fromKafka,
+  runService,
+  toKafka,
+  type KafkaSource,
+  type OutcomeCounts,
+} from '@rxkafka/kafka';
 import { createTopics, produceRecords } from '@rxkafka/kafka/admin';
 import { startKafkaBroker, type KafkaBroker } from '@rxkafka/testing';
 import { capturingLogger, CONSUMER_TUNING, duplicates, sleep, unique, waitFor, within } from './helpers.js';
@@ -315,9 +324,17 @@ test('a member still without partitions three session timeouts after losing them
     }));
   await produceRecords(b, ids(0));
   const sourceLog = capturingLogger();
+  const groupId = unique('rejoin');
+  // The rejoin is published for metrics (@rxkafka/observe counts it as rxkafka_rejoins_total).
+  const rejoinEvents: { groupId: string; waitedMs: number; boundMs: number }[] = [];
+  const onRejoined = (message: unknown): void => {
+    const event = message as (typeof rejoinEvents)[number];
+    if (event.groupId === groupId) rejoinEvents.push(event);
+  };
+  diagnosticsChannel.subscribe(CHANNELS.rejoined, onRejoined);
   const source = fromKafka<Item>({
     brokers: b,
-    groupId: unique('rejoin'),
+    groupId,
     topics: [inTopic],
     schema: Item,
     logger: sourceLog,
@@ -369,12 +386,15 @@ test('a member still without partitions three session timeouts after losing them
       () => `phase 1 after the rejoin (${report()})`,
     );
     expect(source.stats.rejoins, report()).toBeGreaterThan(0);
+    expect(rejoinEvents.length, report()).toBe(source.stats.rejoins);
+    expect(rejoinEvents[0]?.waitedMs, report()).toBeGreaterThanOrEqual(rejoinEvents[0]?.boundMs ?? Infinity);
     expect(rejoinWarnings()[0], report()).toMatch(
       /^no partitions assigned \d+ s after the consumer group session was lost/,
     );
     const missing = Array.from({ length: 2 * PHASE }, (_, id) => id).filter((id) => !done.has(id));
     expect(missing, report()).toEqual([]);
   } finally {
+    diagnosticsChannel.unsubscribe(CHANNELS.rejoined, onRejoined);
     await within(source.stop(), 30_000, () => `source.stop() (${report()})`);
   }
   await service;

@@ -26,6 +26,11 @@ export const CHANNELS = {
   error: 'rxkafka:consumer.error',
   /** A `Stall` (see the stall guard): a partition with lag that fetched nothing, logged and recovered. */
   stalled: 'rxkafka:consumer.stalled',
+  /**
+   * `{ groupId, waitedMs, boundMs }`: the member lost its assignment, got none back within the bound, and
+   * left the group to join it again (the rejoin guard).
+   */
+  rejoined: 'rxkafka:consumer.rejoined',
   /** {@link ConsumedMessage}: a record handed downstream. */
   record: 'rxkafka:consumer.record',
   /** {@link SettledMessage}: a record acknowledged (done) or released. */

@@ -98,6 +98,11 @@ export function prometheusMetrics(monitor: Monitor, options: PrometheusOptions):
     'Partitions found stalled (lag, nothing fetched) and recovered by the source.',
     ['topic', 'partition'],
   );
+  const rejoins = counter(
+    'rejoins_total',
+    'Times a member got no partitions back after losing its group session, and left and joined again.',
+    ['group'],
+  );
 
   gauge('records_in_flight', 'Records handed downstream and not yet settled.', ['group'], (set, s) => {
     for (const svc of s.services) set({ group: svc.name }, svc.inFlight);
@@ -178,6 +183,9 @@ export function prometheusMetrics(monitor: Monitor, options: PrometheusOptions):
     },
     stalled: (topic, partition) => {
       stalls.inc({ topic, partition: String(partition) });
+    },
+    rejoined: (service) => {
+      rejoins.inc({ group: service });
     },
   };
   monitor.addSink(sink);

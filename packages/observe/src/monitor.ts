@@ -62,6 +62,8 @@ export interface MonitorSink {
   commitFailed?(): void;
   rebalance?(kind: 'assign' | 'revoke', partitions: number): void;
   stalled?(topic: string, partition: number): void;
+  /** A watched group's member left and joined again after getting no partitions back (the rejoin guard). */
+  rejoined?(service: string): void;
   /** Called before each scrape with the current snapshot, for gauges. */
   collect?(status: Status): void;
 }
@@ -233,6 +235,10 @@ export class Monitor implements Disposable {
     });
     this.subscribe(CHANNELS.stalled, (m: { topic: string; partition: number }) => {
       this.onStalled(m.topic, m.partition);
+    });
+    this.subscribe(CHANNELS.rejoined, (m: { groupId: string }) => {
+      const { name } = this.service(m.groupId);
+      for (const sink of this.#sinks) sink.rejoined?.(name);
     });
     this.subscribe(CHANNELS.stats, (m: StatisticsMessage) => {
       this.onStatistics(m);

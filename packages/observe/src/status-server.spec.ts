@@ -111,6 +111,19 @@ async function get(path: string): Promise<{ status: number; type: string | null;
 }
 
 describe('serveStatus', () => {
+  it("counts a watched group's rejoins under its service name", async () => {
+    const registry = new Registry();
+    monitor = observe().watch(fakeSource([partition0]), { name: 'enricher' });
+    prometheusMetrics(monitor, { registry });
+    const rejoined = diagnosticsChannel.channel(CHANNELS.rejoined);
+    expect(await registry.getSingleMetricAsString('rxkafka_rejoins_total')).not.toContain('group="enricher"');
+    rejoined.publish({ groupId: 'g1', waitedMs: 61_000, boundMs: 60_000 });
+    rejoined.publish({ groupId: 'g1', waitedMs: 60_500, boundMs: 60_000 });
+    expect(await registry.getSingleMetricAsString('rxkafka_rejoins_total')).toContain(
+      'rxkafka_rejoins_total{group="enricher"} 2',
+    );
+  });
+
   it('serves the page, status, metrics and health over HTTP, on loopback', async () => {
     const registry = new Registry();
     monitor = observe().watch(fakeSource([partition0]), { name: 'enricher' });
