@@ -160,16 +160,16 @@ export class ConsumerSession<R, S> {
         fullSince = undefined;
       }
       backpressure.apply(consumer);
+      const batch = ahead ?? consumer.consume(this.batchRoom(1));
+      ahead = undefined;
       let records: SourceRecord[];
       try {
-        records = await (ahead ?? consumer.consume(this.batchRoom(1)));
+        records = await batch;
       } catch (error) {
-        ahead = undefined;
         if (!this.nativeError(error as KafkaError)) return;
         await sleep(100);
         continue;
       }
-      ahead = undefined;
       // Records completed while consume waited count before this batch is dispatched.
       backpressure.countHeldBack();
       // A full batch says more are queued: ask for the next one now if it will fit beside this one.
