@@ -10,7 +10,8 @@
  * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
  * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096) and BENCH_MAX_HELD_BACK (its
  * maxHeldBack, default the library's), BENCH_RX_BASELINE (another built checkout whose defaults run as
- * `rx-baseline`).
+ * `rx-baseline`, over the whole I/O curve), BENCH_IO_SECONDS (an I/O run's length at the Little's-law
+ * bound, default 1 s full / 1.5 s quick; a run is cut at 3 s full / 5 s quick).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
  * results/<stem>-concurrency.svg. See benchmarks/README.md for the method.
@@ -345,12 +346,12 @@ const ioRecords = (concurrency: number, delayMs: number, seconds: number): numbe
   Math.min(IO_RECORDS, Math.max(50, Math.round(((concurrency * 1000) / delayMs) * seconds)));
 const ioConcurrency = full ? [1, 16, 64, 256, 1024] : [256];
 const ioDelays = full ? [1, 10] : [10];
-const ioSeconds = full ? 1 : 1.5;
+const ioSeconds = Number(process.env['BENCH_IO_SECONDS'] ?? (full ? 1 : 1.5));
 /**
- * The full profile keeps near 35 minutes: these contenders run the whole curve; the others only
- * at 10 ms and concurrency 64 and 1024 (and in the quick profile's one case).
+ * The full profile keeps near 35 minutes: these contenders (and a baseline checkout, when given) run the
+ * whole curve; the others only at 10 ms and concurrency 64 and 1024 (and in the quick profile's one case).
  */
-const IO_CURVE = ['rx', 'rx-tuned', 'go', 'raw'];
+const IO_CURVE = ['rx', 'rx-tuned', 'go', 'raw', 'rx-baseline'];
 const ioWide = (delayMs: number, concurrency: number): boolean =>
   !full || (delayMs === 10 && (concurrency === 64 || concurrency === 1024));
 for (const delayMs of ioDelays)
