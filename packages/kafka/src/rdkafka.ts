@@ -531,6 +531,8 @@ export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
   readonly #refusal: Refusal;
   readonly #batches: DeliveryBatches | undefined;
+  // Set once a close began: nothing calls into the client from this thread any more.
+  #closing = false;
 
   constructor(config: LibrdkafkaConfig, events: ProducerEvents, batchSettings?: BatchSettings) {
     const transactionalId = batchSettings?.transactionalId;
@@ -609,7 +611,7 @@ export class ProducerPort {
   }
 
   poll(): void {
-    this.#client.poll();
+    if (!this.#closing) this.#client.poll();
   }
 
   /** Waits for what was produced to be delivered: the open batch ends, if there is one. */
@@ -648,8 +650,8 @@ export class ProducerPort {
    * successor. Whatever it still held is dropped (or, if already sent, may still land: a duplicate; an
    * open transaction is aborted when its successor initialises the same `transactional.id`).
    */
-  discard(): Promise<void> {
-    this.#batches?.close();
+  async discard(): Promise<void> {
+    await this.#quiesce();
     return new Promise((resolve) => {
       if (!this.#client.isConnected()) {
         resolve();
@@ -662,9 +664,22 @@ export class ProducerPort {
   }
 
   /** Flushes for up to 5 s (node-rdkafka's default), then closes the client. */
-  disconnect(): Promise<void> {
-    this.#batches?.close();
+  async disconnect(): Promise<void> {
+    await this.#quiesce();
     return disconnectClient(this.#client);
+  }
+
+  /**
+   * Before the native disconnect, which destroys the client on a worker thread: node-rdkafka's `poll`
+   * and transaction calls take no lock against that, and its poll timer keeps firing until the
+   * disconnect's callback. A poll into a client being destroyed is what "pure virtual method called"
+   * aborts on. The disconnect's own flush serves the last delivery reports.
+   */
+  async #quiesce(): Promise<void> {
+    this.#closing = true;
+    this.#client.setPollInterval(0);
+    this.#batches?.close();
+    await this.#batches?.settled();
   }
 }
 
@@ -701,6 +716,9 @@ export class DeliveryBatches {
   #endTimer: NodeJS.Timeout | undefined;
   // The end in progress, for flush() to wait on.
   #ending: Promise<void> | undefined;
+  // Native calls out now. node-rdkafka's transaction calls take no lock against a disconnect, which
+  // destroys the client on a worker thread: a close waits for them (each is bounded by its timeout).
+  readonly #calls = new Set<Promise<void>>();
 
   constructor(
     private readonly client: BatchingClient,
@@ -714,7 +732,7 @@ export class DeliveryBatches {
 
   init(): Promise<void> {
     if (!this.#transactional) return Promise.resolve();
-    return settledCall((done) => {
+    return this.#call((done) => {
       this.client.initTransactions(this.settings.timeoutMs, done);
     }, 'initialising transactions');
   }
@@ -769,6 +787,21 @@ export class DeliveryBatches {
     clearTimeout(this.#endTimer);
   }
 
+  /** Resolves once no native call is out; after close() none starts, so this ends. */
+  async settled(): Promise<void> {
+    while (this.#calls.size > 0) await Promise.allSettled(this.#calls);
+  }
+
+  #call(call: (done: (error: NativeError) => void) => void, context: string): Promise<void> {
+    const pending = settledCall(call, context);
+    this.#calls.add(pending);
+    const forget = (): void => {
+      this.#calls.delete(pending);
+    };
+    pending.then(forget, forget);
+    return pending;
+  }
+
   /** The producer was closed meanwhile: a late result is nobody's business. */
   #closed(): boolean {
     return this.#state === 'closed';
@@ -785,7 +818,7 @@ export class DeliveryBatches {
     const sliceMs = Math.min(this.settings.timeoutMs, FLUSH_SLICE_MS);
     while (!this.#closed()) {
       try {
-        await settledCall((done) => {
+        await this.#call((done) => {
           this.client.flush(sliceMs, done);
         }, 'flushing a batch');
         break;
@@ -813,7 +846,7 @@ export class DeliveryBatches {
 
   #begin(): void {
     this.#state = 'opening';
-    settledCall((done) => {
+    this.#call((done) => {
       this.client.beginTransaction(done);
     }, 'beginning a transaction').then(
       () => {
@@ -833,7 +866,7 @@ export class DeliveryBatches {
     const { timeoutMs } = this.settings;
     let failure: KafkaError | undefined;
     try {
-      await settledCall((done) => {
+      await this.#call((done) => {
         this.client.commitTransaction(timeoutMs, done);
       }, 'committing a transaction');
     } catch (error) {
@@ -847,7 +880,7 @@ export class DeliveryBatches {
     }
     if (failure !== undefined) {
       // Best effort: a producer whose abort fails is replaced by toKafka anyway (the records fail below).
-      await settledCall((done) => {
+      await this.#call((done) => {
         this.client.abortTransaction(timeoutMs, done);
       }, 'aborting a transaction').catch(() => undefined);
       // A record's own failure may still be on its way (reports are dispatched after the commit's result).
