@@ -249,6 +249,8 @@ class ProducerSession<R, S> {
   // Delivery reports not yet received.
   #awaitingReports = 0;
   #sourceDone = false;
+  // After the source completes, the bound on waiting for outstanding deliveries (flushTimeout).
+  #completionTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #sourceSubscription: Subscription | undefined;
   #closing = false;
@@ -276,6 +278,9 @@ class ProducerSession<R, S> {
       },
       complete: () => {
         this.#sourceDone = true;
+        this.#completionTimer = setTimeout(() => {
+          this.giveUpOnDeliveries();
+        }, this.settings.flushTimeout);
         this.maybeComplete();
       },
     });
@@ -610,6 +615,7 @@ class ProducerSession<R, S> {
   private maybeComplete(): void {
     if (!this.#sourceDone || this.#awaitingReports > 0 || this.#serializing !== undefined || this.#closing) return;
     this.#closing = true;
+    clearTimeout(this.#completionTimer);
     const producer = this.#producer;
     void (async () => {
       try {
@@ -622,6 +628,36 @@ class ProducerSession<R, S> {
     })();
   }
 
+  /**
+   * The source completed `flushTimeout` ago and outputs are still unconfirmed (brokers away, a wedged
+   * producer): complete without them, loudly. Their records were never acknowledged, so never
+   * committed: the group processes them again. The producer closes without a further flush.
+   */
+  private giveUpOnDeliveries(): void {
+    if (this.#closing || this.subscriber.closed) return;
+    this.#closing = true;
+    const unconfirmed = this.#awaitingReports;
+    this.settings.logger.warn(
+      { event: 'producer.unconfirmed', unconfirmed, flushTimeoutMs: this.settings.flushTimeout },
+      `${String(unconfirmed)} outputs were not confirmed delivered within flushTimeout ` +
+        `(${String(this.settings.flushTimeout)} ms) after the source completed: completing without them; ` +
+        'their records were not acknowledged, so they are processed again',
+    );
+    clearTimeout(this.#retryTimer);
+    const producer = this.#producer;
+    void (async () => {
+      if (producer !== undefined) {
+        await closeWithin(
+          { disconnect: () => producer.discard() },
+          'producer',
+          this.settings.connectTimeout,
+          this.settings.logger,
+        );
+      }
+      this.subscriber.complete();
+    })();
+  }
+
   private fail(error: unknown): void {
     if (this.subscriber.closed) return;
     this.subscriber.error(error);
@@ -630,6 +666,7 @@ class ProducerSession<R, S> {
   private close(): void {
     this.#sourceSubscription?.unsubscribe();
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#completionTimer);
     if (this.#closing && this.#sourceDone) return;
     this.#closing = true;
     if (this.#producer !== undefined) void this.closeProducer(this.#producer);
