@@ -216,13 +216,10 @@ export class ConsumerSession<R, S> {
     const waited = this.rejoin.overdue(now, this.assignment.size === 0);
     if (consumer === undefined || waited === undefined || !this.#accepting) return;
     this.stats.rejoins++;
-    publish('consumer.rejoined', {
-      groupId: this.settings.groupId,
-      waitedMs: Math.round(waited),
-      boundMs: this.rejoin.boundMs,
-    });
+    const rejoined = { groupId: this.settings.groupId, waitedMs: Math.round(waited), boundMs: this.rejoin.boundMs };
+    publish('consumer.rejoined', rejoined);
     this.settings.logger.warn(
-      { groupId: this.settings.groupId, waitedMs: Math.round(waited), boundMs: this.rejoin.boundMs },
+      rejoined,
       `no partitions assigned ${String(Math.round(waited / 1000))} s after the consumer group session was lost: leaving the group and joining it again`,
     );
     try {

@@ -646,14 +646,7 @@ class ProducerSession<R, S> {
     clearTimeout(this.#retryTimer);
     const producer = this.#producer;
     void (async () => {
-      if (producer !== undefined) {
-        await closeWithin(
-          { disconnect: () => producer.discard() },
-          'producer',
-          this.settings.connectTimeout,
-          this.settings.logger,
-        );
-      }
+      if (producer !== undefined) await this.closeProducer(producer, { flush: false });
       this.subscriber.complete();
     })();
   }
@@ -672,8 +665,10 @@ class ProducerSession<R, S> {
     if (this.#producer !== undefined) void this.closeProducer(this.#producer);
   }
 
-  private closeProducer(producer: ProducerPort): Promise<void> {
-    return closeWithin(producer, 'producer', this.settings.connectTimeout, this.settings.logger);
+  /** Within `connectTimeout`; without a flush, what the producer still holds is dropped. */
+  private closeProducer(producer: ProducerPort, { flush } = { flush: true }): Promise<void> {
+    const client = flush ? producer : { disconnect: () => producer.discard() };
+    return closeWithin(client, 'producer', this.settings.connectTimeout, this.settings.logger);
   }
 }
 
