@@ -7,6 +7,7 @@ import {
   map,
   mergeMap,
   Observable,
+  Subject,
   throwError,
   timeout,
   toArray,
@@ -412,6 +413,55 @@ describe('runChain', () => {
 
     it('keeps no order in unordered mode', () => {
       keyed('unordered', '-(yz)-(x|)');
+    });
+
+    it('a synchronous record waits behind an asynchronous one of its key, and frees its key at once', () => {
+      const gauges = new PoolGauges();
+      testScheduler.run(({ cold, expectObservable }) => {
+        const chain = [handler<Rec, State>('work', (c) => (c.record.id === 'a1' ? cold('---|') : undefined))];
+        const source = cold('(abc|)', { a: ctx('a1', 'a'), b: ctx('a2', 'a'), c: ctx('b1', 'b') });
+        expectObservable(
+          source.pipe(
+            runChain(chain, { concurrency: 4, gauges }),
+            map((o) => (o.kind === 'invalid' ? '' : o.context.record.id)),
+          ),
+        ).toBe('y--(xz|)', { x: 'a1', y: 'b1', z: 'a2' });
+      });
+      expect(gauges.keys).toBe(0);
+      expect(gauges.active).toBe(0);
+    });
+
+    it('a record of the same key that arrives while a synchronous one runs (a re-entrant source) waits for it', () => {
+      const source = new Subject<Ctx>();
+      const log: string[] = [];
+      const chain = [
+        handler<Rec, State>('work', (c) => {
+          log.push(`start ${c.record.id}`);
+          if (c.record.id === 'a1') {
+            source.next(ctx('a2', 'a'));
+            source.next(ctx('b1', 'b'));
+          }
+          log.push(`end ${c.record.id}`);
+        }),
+      ];
+      const gauges = new PoolGauges();
+      source.pipe(runChain(chain, { concurrency: 4, gauges })).subscribe((o) => {
+        log.push(`out ${o.kind === 'invalid' ? '' : o.context.record.id}`);
+      });
+      source.next(ctx('a1', 'a'));
+      expect(log).toEqual([
+        'start a1',
+        'start b1',
+        'end b1',
+        'out b1',
+        'end a1',
+        'out a1',
+        'start a2',
+        'end a2',
+        'out a2',
+      ]);
+      expect(gauges.keys).toBe(0);
+      expect(gauges.queued).toBe(0);
     });
 
     it('never deadlocks with more keys than workers (the groupBy trap)', () => {

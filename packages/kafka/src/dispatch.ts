@@ -147,26 +147,7 @@ export class Dispatcher<R, S> {
     if (stats.inFlightBytes > stats.peakInFlightBytes) stats.peakInFlightBytes = stats.inFlightBytes;
 
     if (consumedChannel.hasSubscribers) consumedChannel.publish({ groupId: settings.groupId, source, bytes });
-    let settled = false;
-    const settle = (done: boolean): void => {
-      if (settled) return;
-      settled = true;
-      stats.inFlight--;
-      stats.inFlightBytes -= bytes;
-      if (settledChannel.hasSubscribers) settledChannel.publish({ groupId: settings.groupId, source, bytes, done });
-      if (done) session.commits.completed(part, part.offsets.done(ticket));
-      else part.offsets.release(ticket);
-      session.backpressure.room();
-      if (part.waiting.length > 0) this.scheduleWaiting();
-      if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
-      if (stats.inFlight === 0) this.#onIdle?.();
-    };
-    const ack = (): void => {
-      settle(true);
-    };
-    const nack = (): void => {
-      settle(false);
-    };
+    const { ack, nack } = new TrackedRecord(this, source, part, ticket, bytes);
 
     const decoded = decodeRecord(source, settings.decode, settings.schema);
     if (this.#decoding === undefined && !(decoded instanceof Promise)) {
@@ -181,6 +162,23 @@ export class Dispatcher<R, S> {
       },
       nack,
     );
+  }
+
+  /** A tracked record was acknowledged (`done`) or released; called once per record. */
+  settled(source: SourceRecord, part: PartitionState, ticket: number, bytes: number, done: boolean): void {
+    const { session } = this;
+    const { stats } = session;
+    stats.inFlight--;
+    stats.inFlightBytes -= bytes;
+    if (settledChannel.hasSubscribers) {
+      settledChannel.publish({ groupId: session.settings.groupId, source, bytes, done });
+    }
+    if (done) session.commits.completed(part, part.offsets.done(ticket));
+    else part.offsets.release(ticket);
+    session.backpressure.room();
+    if (part.waiting.length > 0) this.scheduleWaiting();
+    if (part.revoking && part.offsets.inFlight === 0) part.onDrained?.();
+    if (stats.inFlight === 0) this.#onIdle?.();
   }
 
   /** Settles arrive inside delivery callbacks: waiting records are dispatched after them, not within. */
@@ -239,6 +237,43 @@ export class Dispatcher<R, S> {
     void emitted.finally(() => {
       if (this.#decoding === emitted) this.#decoding = undefined;
     });
+  }
+}
+
+/**
+ * A record handed downstream, until its sink acknowledges or releases it (whichever comes first).
+ * One object and two bound functions per record in flight, not a closure scope shared by three
+ * closures: records in flight are what every young-generation collection copies (docs/decisions.md 63).
+ */
+class TrackedRecord {
+  #settled = false;
+  readonly ack: () => void;
+  readonly nack: () => void;
+
+  constructor(
+    private readonly dispatcher: Pick<Dispatcher<unknown, unknown>, 'settled'>,
+    private readonly source: SourceRecord,
+    private readonly part: PartitionState,
+    private readonly ticket: number,
+    private readonly bytes: number,
+  ) {
+    // Without bound arguments: those would be one more array each.
+    this.ack = this.acknowledge.bind(this);
+    this.nack = this.release.bind(this);
+  }
+
+  private acknowledge(): void {
+    this.settle(true);
+  }
+
+  private release(): void {
+    this.settle(false);
+  }
+
+  private settle(done: boolean): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.dispatcher.settled(this.source, this.part, this.ticket, this.bytes, done);
   }
 }
 

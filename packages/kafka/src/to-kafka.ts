@@ -18,6 +18,7 @@ import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { OutstandingList, type OutstandingLinks } from './outstanding-list.js';
 import { findUndelivered } from './undelivered.js';
 import { ProducerPort, toKafkaError, toNativeHeaders, type BatchSettings, type UndeliveredRecord } from './rdkafka.js';
 
@@ -217,7 +218,7 @@ interface Siblings {
   remaining: number;
 }
 
-interface Pending<R, S> {
+interface Pending<R, S> extends OutstandingLinks<Pending<R, S>> {
   readonly topic: string;
   readonly partition: number | null;
   readonly value: Buffer | null;
@@ -259,7 +260,7 @@ class ProducerSession<R, S> {
   // Incremented whenever the producer is replaced.
   #generation = 0;
   // Records the current producer holds (produced, no report yet), in produce order.
-  readonly #outstanding = new Set<Pending<R, S>>();
+  readonly #outstanding = new OutstandingList<Pending<R, S>>();
 
   constructor(
     private readonly source: Observable<Outcome<R, S>>,
@@ -358,12 +359,11 @@ class ProducerSession<R, S> {
    */
   private replaceProducer(cause: KafkaError, record: Pending<R, S>): void {
     const old = this.#producer;
-    const resend = [...this.#outstanding];
+    const resend = this.#outstanding.takeAll();
     // Produced again, so a failure report may match them again.
     for (const pending of resend) pending.undelivered = false;
     this.#generation++;
     this.#ready = false;
-    this.#outstanding.clear();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#backlog.unshift(...resend);
@@ -409,16 +409,34 @@ class ProducerSession<R, S> {
       this.settle(outcome);
       return;
     }
+    const { serialize } = this.settings;
     let values: (SerializedValue | Promise<SerializedValue>)[];
-    try {
-      values = outputs.map((output) => this.settings.serialize(output.value, output));
-    } catch (error) {
-      this.serializeFailed(outcome, error);
-      return;
-    }
-    if (!values.some((value) => value instanceof Promise)) {
-      this.produceSerialized(outcome, values as SerializedValue[]);
-      return;
+    if (outputs.length === 1) {
+      // The common case, without the arrays and callbacks of the general one.
+      const output = outputs[0] as OutputRecord;
+      let value: SerializedValue | Promise<SerializedValue>;
+      try {
+        value = serialize(output.value, output);
+      } catch (error) {
+        this.serializeFailed(outcome, error);
+        return;
+      }
+      if (!(value instanceof Promise)) {
+        this.enqueue(pendingOutput(output, value, outcome, undefined));
+        return;
+      }
+      values = [value];
+    } else {
+      try {
+        values = outputs.map((output) => serialize(output.value, output));
+      } catch (error) {
+        this.serializeFailed(outcome, error);
+        return;
+      }
+      if (!values.some((value) => value instanceof Promise)) {
+        this.produceSerialized(outcome, values as SerializedValue[]);
+        return;
+      }
     }
     this.afterSerializing(() =>
       Promise.all(values.map((value) => Promise.resolve(value))).then(
@@ -489,6 +507,9 @@ class ProducerSession<R, S> {
       generation: 0,
       failures: 0,
       undelivered: false,
+      olderOutstanding: undefined,
+      newerOutstanding: undefined,
+      isOutstanding: false,
     });
   }
 
@@ -706,5 +727,8 @@ function pendingOutput<R, S>(
     generation: 0,
     failures: 0,
     undelivered: false,
+    olderOutstanding: undefined,
+    newerOutstanding: undefined,
+    isOutstanding: false,
   };
 }
