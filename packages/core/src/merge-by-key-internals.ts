@@ -81,65 +81,39 @@ export function mergeByKeyInternals<T, O>(
   // The key of a value being projected outside `busyKeys` (see `startFree`); NO_KEY when none is.
   let projectingKey: unknown = NO_KEY;
 
-  const start = (value: T, key: unknown): void => {
-    active++;
-    gauges.active = active;
-    if (active > gauges.peakActive) gauges.peakActive = active;
-    let projected: ObservableInput<O> | Ready<O>;
-    try {
-      projected = project(value);
-    } catch (error) {
-      subscriber.error(error);
-      return;
-    }
-    if (projected instanceof Ready) {
-      subscriber.next(projected.value);
-      finished(key);
-      return;
-    }
-    const inner = new KeyedInner(host, key);
-    // Added first: an inner that completes synchronously leaves the set at once.
-    running.add(inner);
-    from(projected).subscribe(inner);
-  };
-
   /**
-   * Starts a value whose key is free without entering the key in `busyKeys` first: most of runChain's
-   * records finish synchronously (`Ready`), and a Map that an entry enters and leaves per value
-   * reallocates its table at each delete once it is empty (V8 shrinks it), about 150 bytes per record
-   * (docs/decisions.md 63). A value of the same key that arrives while this one is being projected (a
-   * re-entrant source) waits behind it in `busyKeys` as usual.
+   * Projects a value on a free worker. A value of a free key starts with its key outside `busyKeys`
+   * (`keyEntered` false), entered only if its projection goes asynchronous: most of runChain's records
+   * finish synchronously (`Ready`), and a Map that an entry enters and leaves per value reallocates its
+   * table at each delete that empties it (V8 shrinks it), about 150 bytes per record (docs/decisions.md
+   * 63). A value of the same key that arrives during the projection (a re-entrant source) waits behind
+   * it in `busyKeys` as usual.
    */
-  const startFree = (value: T, key: unknown): void => {
+  const start = (value: T, key: unknown, keyEntered: boolean): void => {
     active++;
     gauges.active = active;
     if (active > gauges.peakActive) gauges.peakActive = active;
     let projected: ObservableInput<O> | Ready<O>;
-    projectingKey = key;
+    if (!keyEntered) projectingKey = key;
     try {
       projected = project(value);
     } catch (error) {
       subscriber.error(error);
       return;
     } finally {
-      projectingKey = NO_KEY;
+      if (!keyEntered) projectingKey = NO_KEY;
     }
     if (projected instanceof Ready) {
       subscriber.next(projected.value);
-      if (busyKeys.has(key)) {
-        finished(key);
-        return;
-      }
-      active--;
-      gauges.active = active;
-      drain();
+      finished(key);
       return;
     }
-    if (!busyKeys.has(key)) {
+    if (!keyEntered && !busyKeys.has(key)) {
       busyKeys.set(key, null);
       gauges.keys = busyKeys.size;
     }
     const inner = new KeyedInner(host, key);
+    // Added first: an inner that completes synchronously leaves the set at once.
     running.add(inner);
     from(projected).subscribe(inner);
   };
@@ -171,7 +145,7 @@ export function mergeByKeyInternals<T, O>(
       const item = ready.shift();
       if (item === undefined) break;
       gauges.queued = --queued;
-      start(item.value, item.key);
+      start(item.value, item.key, true);
     }
     draining = false;
     if (sourceDone && active === 0 && queued === 0) subscriber.complete();
@@ -197,14 +171,14 @@ export function mergeByKeyInternals<T, O>(
         return;
       }
       if (active < concurrency && !draining && projectingKey === NO_KEY) {
-        startFree(value, key);
+        start(value, key, false);
         return;
       }
       busyKeys.set(key, null);
       gauges.keys = busyKeys.size;
     }
     if (active < concurrency && !draining) {
-      start(value, key);
+      start(value, key, true);
       return;
     }
     ready.push({ value, key });
