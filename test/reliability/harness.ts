@@ -14,6 +14,14 @@ import { createTopics } from '@rxkafka/kafka/admin';
 import { buildReport, formatReport, sealTopics, StallError, TopicTail, type ReliabilityReport } from './verify.js';
 import { planWorkload, produceWorkload, type PoisonMix, type Workload } from './workload.js';
 
+/**
+ * The longest a graceful stop may take with rxkafka's defaults, as README's "Stopping" bounds it:
+ * drainTimeout 10 s + abortGrace 5 s + final commit 10 s + consumer close (connectTimeout) 30 s +
+ * toKafka's flushTimeout 10 s + producer close 30 s. A client wedged after a broker restart used them up
+ * (a 30 s budget killed one worker whose consumer close was still within its bound).
+ */
+const DOCUMENTED_STOP_BOUND_MS = 100_000;
+
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WORKER = join(REPO_ROOT, 'test', 'reliability', 'worker.ts');
 /** Worker logs (stderr), one file per worker: `<group>-<worker>.log`. RXKAFKA_RELIABILITY_LOGS overrides. */
@@ -334,7 +342,7 @@ export class Scenario {
     const finishedAt = Date.now();
     const recoveryMs = this.tail.longestGap(this.tail.progress[0]?.[0] ?? this.startedAt, finishedAt);
     const last = this.running();
-    const endings = await Promise.all(last.map((w) => w.stop(30_000)));
+    const endings = await Promise.all(last.map((w) => w.stop(DOCUMENTED_STOP_BOUND_MS)));
     last.forEach((w, i) => {
       const how = endings[i] ?? 'forced';
       if (how !== 'graceful') {
