@@ -78,7 +78,7 @@ export function mergeByKeyInternals<T, O>(
   let draining = false;
   // Inner subscriptions still running, so teardown can cancel them.
   const running = new Set<Subscription>();
-  // The key of a value being projected outside `busyKeys` (see `startFree`); NO_KEY when none is.
+  // The key of a value being projected outside `busyKeys` (see `start`); NO_KEY when none is.
   let projectingKey: unknown = NO_KEY;
 
   /**
