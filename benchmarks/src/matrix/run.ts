@@ -10,7 +10,8 @@
  * (result file stem, default `matrix` / `matrix-quick`), BENCH_NODE_ARGS (extra flags for the Node
  * contenders, e.g. `--cpu-prof`), BENCH_MAX_UNCOMMITTED (the rx-window contender's window, default 4096) and BENCH_MAX_HELD_BACK (its
  * maxHeldBack, default the library's), BENCH_RX_BASELINE (another built checkout whose defaults run as
- * `rx-baseline`, over the whole I/O curve), BENCH_IO_SECONDS (an I/O run's length at the Little's-law
+ * `rx-baseline`, over the whole I/O curve; BENCH_RX_BASELINE_VARIANT another of its variants, e.g.
+ * `tuned`), BENCH_IO_SECONDS (an I/O run's length at the Little's-law
  * bound, default 1 s full / 1.5 s quick; a run is cut at 3 s full / 5 s quick).
  *
  * Writes results/<stem>.json, results/<stem>.md and results/<stem>-throughput.svg,
@@ -114,6 +115,8 @@ const node =
   ];
 // BENCH_RX_BASELINE: the root of another rxkafka checkout (built), whose defaults run as `rx-baseline`.
 const rxBaseline = process.env['BENCH_RX_BASELINE'];
+// BENCH_RX_BASELINE_VARIANT: which of rx.ts's variants the baseline runs (default `defaults`; `tuned` for unordered).
+const rxBaselineVariant = process.env['BENCH_RX_BASELINE_VARIANT'] ?? 'defaults';
 // BENCH_NODE_ARGS: extra node flags for the Node contenders, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
 const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
 const GO_BIN = join(BENCH_DIR, '.bin', 'go-workerpool');
@@ -182,10 +185,10 @@ const CONTENDERS: readonly Contender[] = [
         {
           id: 'rx-baseline',
           label: 'rxkafka baseline checkout',
-          describe: `the rx contender of the checkout at ${rxBaseline} (built), with its defaults`,
+          describe: `the rx contender of the checkout at ${rxBaseline} (built), variant ${rxBaselineVariant}`,
           scenarios: ALL,
           command: (c: RunConfig) =>
-            node('rx.ts', join(rxBaseline, 'benchmarks', 'src', 'matrix'))({ ...c, variant: 'defaults' }),
+            node('rx.ts', join(rxBaseline, 'benchmarks', 'src', 'matrix'))({ ...c, variant: rxBaselineVariant }),
         },
       ]),
   {

@@ -1,25 +1,14 @@
-import {
-  asyncScheduler,
-  defer,
-  finalize,
-  mergeMap,
-  of,
-  tap,
-  throwError,
-  Observable,
-  type OperatorFunction,
-  type SchedulerLike,
-} from 'rxjs';
+import { asyncScheduler, throwError, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { z } from 'zod';
 import { isRecordContext, type Context, type DeferFn, type RecordContext, type SourceRecord } from './context.js';
-import { ConfigError, QueueOverflowError } from './errors.js';
+import { ConfigError } from './errors.js';
 import type { ChainHandler, Handler } from './handler.js';
-import { innerSubscriptionsInSet } from './inner-subscriptions-in-set.js';
 import { mergeByKeyInternals, Ready } from './merge-by-key-internals.js';
 import { PoolGauges } from './merge-map-by-key.js';
 import { durationMs, fn, parseOptions, positiveInt } from './options.js';
 import type { InvalidOutcome, Outcome } from './outcome.js';
 import { runRecord, type ChainSettings } from './run-record.js';
+import { unorderedPool, type Pool } from './unordered-pool.js';
 import { retryPolicy, retrySchema, type RetryOptions } from './retry.js';
 
 /** What must not overlap: one key at a time, one partition at a time, or nothing. */
@@ -139,13 +128,7 @@ export function runChain<R, S>(
     source.chainAttached?.({ concurrency, ordering, gauges });
     return { concurrency, maxQueued: queueBound(source, parsed.maxQueued), gauges };
   };
-  if (ordering === 'unordered') {
-    const projectObservable = (input: ChainInput<R, S>): Observable<Outcome<R, S>> => {
-      const projected = project(input);
-      return projected instanceof Ready ? of(projected.value) : projected;
-    };
-    return (source) => mergeMapCounted(projectObservable, attach(source))(source);
-  }
+  if (ordering === 'unordered') return (source) => unorderedPool(project, attach(source))(source);
   // mergeMapByKey, with its internals called directly so that synchronous records skip a subscription.
   const keyOf = orderingKey(ordering);
   return (source) => {
@@ -154,13 +137,6 @@ export function runChain<R, S>(
       mergeByKeyInternals(source, subscriber, keyOf, project, pool.concurrency, pool.maxQueued, pool.gauges),
     );
   };
-}
-
-/** The worker pool of one application of runChain. */
-interface Pool {
-  readonly concurrency: number;
-  readonly maxQueued: number;
-  readonly gauges: PoolGauges;
 }
 
 const DEFAULT_MAX_QUEUED = 10_000;
@@ -211,46 +187,6 @@ function checkPoolFitsSource(source: Partial<InFlightLimitedSource>, concurrency
       `in flight; raise the source's maxInFlight to at least ${String(concurrency)}`,
     concurrency,
   );
-}
-
-/**
- * `mergeMap` with the pool's gauges and its `maxQueued` bound (RxJS's own buffer is unbounded), its
- * inner subscriptions kept in a `Set` (decisions 46).
- * Only for projections that emit exactly one value, last, as runChain's records do.
- */
-function mergeMapCounted<T, O>(
-  project: (value: T) => Observable<O>,
-  { concurrency, maxQueued, gauges }: Pool,
-): OperatorFunction<T, O> {
-  return (source) =>
-    defer(() => {
-      // Values received and not yet started.
-      let queued = 0;
-      // Inner subscriptions running.
-      let active = 0;
-      return source.pipe(
-        tap(() => {
-          gauges.queued = ++queued;
-          if (queued > gauges.peakQueued) gauges.peakQueued = queued;
-          if (queued > maxQueued) throw new QueueOverflowError(maxQueued);
-        }),
-        mergeMap((value) => {
-          gauges.queued = --queued;
-          gauges.active = ++active;
-          if (active > gauges.peakActive) gauges.peakActive = active;
-          return project(value);
-        }, concurrency),
-        innerSubscriptionsInSet(),
-        // Each record emits exactly one outcome, as its last value: its worker is then free.
-        tap(() => {
-          gauges.active = --active;
-        }),
-        finalize(() => {
-          gauges.active = 0;
-          gauges.queued = 0;
-        }),
-      );
-    });
 }
 
 function isInvalidOutcome(input: unknown): input is InvalidOutcome {
