@@ -19,8 +19,8 @@ export interface Pool {
  *
  * A value that arrives while a worker is free and nothing waits is projected at once, before
  * `mergeMap`, which would project it at once too: a projection that finished synchronously (`Ready`)
- * is emitted as it is, without an inner Observable and subscription (most records are synchronous:
- * docs/decisions.md 66); one that went asynchronous takes its worker in `mergeMap`, which has one free.
+ * is emitted as it is, without an inner Observable and subscription (docs/decisions.md 66); one that
+ * went asynchronous takes its worker in `mergeMap`, which has one free.
  * Values that arrive during such a projection (a re-entrant source) are handled after it, in order.
  *
  * Only for projections that emit exactly one value, last, as runChain's records do.

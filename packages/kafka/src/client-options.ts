@@ -24,3 +24,10 @@ export const loggerOption = z
     { error: 'a pino-compatible logger (with info, warn and error)' },
   )
   .optional();
+
+/**
+ * librdkafka's `reconnect.backoff.max.ms` for rxkafka's clients, unless set in `rdkafka`: the Java
+ * client's default. librdkafka's own, 10 s, left a client reconnecting up to 10 s after its broker was
+ * back from a restart (docs/decisions.md 67).
+ */
+export const RECONNECT_BACKOFF_MAX_MS = 1000;

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ConfigError, type StateFactoryOption } from '@rxkafka/core';
 import { durationMs, fn, MAX_TIMER_MS, parseOptions, positiveInt } from '@rxkafka/core/options';
-import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
+import { brokersOption, loggerOption, rdkafkaOption, RECONNECT_BACKOFF_MAX_MS } from './client-options.js';
 import { jsonDecoder, type Decoder } from './decode.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -262,6 +262,7 @@ export function resolveSettings<R, S>(options: FromKafkaOptions<R, S>): Settings
       'queued.min.messages': Math.max(1, Math.min(100_000, maxInFlight)),
       // With the prefetch kept this small, librdkafka's default 1 s back-off after a full queue stalls the fetcher.
       'fetch.queue.backoff.ms': 5,
+      'reconnect.backoff.max.ms': RECONNECT_BACKOFF_MAX_MS,
       ...extra,
     },
   };

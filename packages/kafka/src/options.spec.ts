@@ -2,7 +2,8 @@ import { ConfigError, PoolGauges, runChain } from '@rxkafka/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fromKafka } from './from-kafka.js';
-import { toKafka } from './to-kafka.js';
+import { resolveSettings } from './from-kafka-options.js';
+import { producerLibrdkafkaConfig, toKafka } from './to-kafka.js';
 
 // These never reach librdkafka: validation runs in the factory, before any native object exists.
 const base = { brokers: '127.0.0.1:9092', groupId: 'g', topics: ['t'], schema: z.unknown() };
@@ -149,5 +150,16 @@ describe('toKafka options', () => {
     const base = { brokers: 'b:1', deadLetterTopic: 'dlq' } as const;
     expect(() => toKafka({ ...base, deliveryBatches: { maxMs: 0, maxRecords: 1 } })).not.toThrow();
     expect(() => toKafka({ ...base, deliveryBatches: false })).not.toThrow();
+  });
+});
+
+describe('librdkafka defaults', () => {
+  // librdkafka backs reconnects off up to 10 s; rxkafka's clients retry a restarted broker every second.
+  it('caps the reconnect back-off at 1 s for the consumer and the producer, unless rdkafka sets it', () => {
+    expect(resolveSettings(base).librdkafka['reconnect.backoff.max.ms']).toBe(1000);
+    expect(producerLibrdkafkaConfig('b:1', {})['reconnect.backoff.max.ms']).toBe(1000);
+    const own = { 'reconnect.backoff.max.ms': 5000 };
+    expect(resolveSettings({ ...base, rdkafka: own }).librdkafka['reconnect.backoff.max.ms']).toBe(5000);
+    expect(producerLibrdkafkaConfig('b:1', own)['reconnect.backoff.max.ms']).toBe(5000);
   });
 });

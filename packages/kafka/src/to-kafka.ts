@@ -10,7 +10,7 @@ import {
   type Outcome,
   type OutputRecord,
 } from '@rxkafka/core';
-import { brokersOption, loggerOption, rdkafkaOption } from './client-options.js';
+import { brokersOption, loggerOption, rdkafkaOption, RECONNECT_BACKOFF_MAX_MS } from './client-options.js';
 import { closeWithin } from './close-within.js';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
@@ -177,20 +177,26 @@ export function toKafka<R, S>(options: ToKafkaOptions): OperatorFunction<Outcome
     connectTimeout: parsed.connectTimeout ?? 30_000,
     deliveryAttempts: parsed.deliveryAttempts ?? 3,
     batches: batchSettings(parsed, flushTimeout),
-    librdkafka: {
-      'bootstrap.servers': parsed.brokers,
-      'client.id': 'rxkafka-producer',
-      // Idempotence keeps librdkafka's retries from duplicating or reordering records.
-      'enable.idempotence': true,
-      'linger.ms': 5,
-      // librdkafka's 300 s default kept a wedged producer silent for 5 minutes after a broker restart;
-      // a retriable failure now replaces the producer (see deliveryAttempts), so give up on one sooner.
-      'message.timeout.ms': 60_000,
-      ...extra,
-    },
+    librdkafka: producerLibrdkafkaConfig(parsed.brokers, extra),
   };
   return (source) =>
     new Observable<Outcome<R, S>>((subscriber) => new ProducerSession(source, subscriber, settings).start());
+}
+
+/** toKafka's librdkafka producer properties: its defaults, then the user's `rdkafka` over them. */
+export function producerLibrdkafkaConfig(brokers: string, extra: LibrdkafkaConfig): LibrdkafkaConfig {
+  return {
+    'bootstrap.servers': brokers,
+    'client.id': 'rxkafka-producer',
+    // Idempotence keeps librdkafka's retries from duplicating or reordering records.
+    'enable.idempotence': true,
+    'linger.ms': 5,
+    // librdkafka's 300 s default kept a wedged producer silent for 5 minutes after a broker restart;
+    // a retriable failure now replaces the producer (see deliveryAttempts), so give up on one sooner.
+    'message.timeout.ms': 60_000,
+    'reconnect.backoff.max.ms': RECONNECT_BACKOFF_MAX_MS,
+    ...extra,
+  };
 }
 
 /** How deliveries are confirmed: transactions, flushed batches (the default), or a report per record. */
