@@ -77,6 +77,8 @@ interface Trace {
   readonly defersRan: Map<number, number[]>;
   /** Per key: records whose handlers overlapped another record of the key. */
   readonly keyOverlap: boolean;
+  /** The most records between their first handler and their last defer at once. */
+  readonly peakRunning: number;
   readonly completed: boolean;
   readonly error: unknown;
 }
@@ -87,6 +89,8 @@ function simulate(items: readonly Item[], concurrency: number, ordering: Orderin
   const defersRan = new Map<number, number[]>();
   const runningByKey = new Map<number, number>();
   let keyOverlap = false;
+  let running = 0;
+  let peakRunning = 0;
   let completed = false;
   let error: unknown;
   scheduler.run(({ cold }) => {
@@ -99,7 +103,12 @@ function simulate(items: readonly Item[], concurrency: number, ordering: Orderin
       const live = (runningByKey.get(item.key) ?? 0) + 1;
       if (ordering === 'key' && live > 1) keyOverlap = true;
       runningByKey.set(item.key, live);
-      ctx.defer(() => void runningByKey.set(item.key, (runningByKey.get(item.key) ?? 1) - 1));
+      peakRunning = Math.max(peakRunning, ++running);
+      // Registered first, so it runs last: the record holds its worker until then.
+      ctx.defer(() => {
+        running--;
+        runningByKey.set(item.key, (runningByKey.get(item.key) ?? 1) - 1);
+      });
       item.deferFrames.forEach((frames, position) => {
         ctx.defer(() => {
           const ran = defersRan.get(ctx.record.index) ?? [];
@@ -174,7 +183,7 @@ function simulate(items: readonly Item[], concurrency: number, ordering: Orderin
         complete: () => (completed = true),
       });
   });
-  return { outcomes, defersRan, keyOverlap, completed, error };
+  return { outcomes, defersRan, keyOverlap, peakRunning, completed, error };
 }
 
 describe('runChain (properties)', () => {
@@ -198,6 +207,15 @@ describe('runChain (properties)', () => {
           const expected = item.invalid ? [] : item.deferFrames.map((_, position) => position).reverse();
           expect(trace.defersRan.get(index) ?? []).toEqual(expected);
         });
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('never runs more records at once than the concurrency, in every ordering mode', () => {
+    fc.assert(
+      fc.property(caseArb, ({ items, concurrency, ordering, timeout }) => {
+        expect(simulate(items, concurrency, ordering, timeout).peakRunning).toBeLessThanOrEqual(concurrency);
       }),
       { numRuns: 150 },
     );
