@@ -15,7 +15,12 @@ export default defineConfig({
         resolve,
         ssr,
         environments,
-        test: { name: 'unit:core', root: 'packages/core', include: ['src/**/*.spec.ts', 'src/**/*.test.ts'] },
+        test: {
+          name: 'unit:core',
+          root: 'packages/core',
+          include: ['src/**/*.spec.ts', 'src/**/*.test.ts'],
+          setupFiles: ['./vitest.setup.ts'],
+        },
       },
       {
         resolve,

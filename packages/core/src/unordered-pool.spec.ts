@@ -1,6 +1,6 @@
-import { config, map, mergeMap, Observable, of, Subject, take, type OperatorFunction } from 'rxjs';
+import { map, mergeMap, Observable, of, Subject, take, type OperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { observableMatcher } from '@rxkafka/testing';
 import { QueueOverflowError } from './errors.js';
 import { Ready } from './merge-by-key-internals.js';
@@ -25,19 +25,9 @@ function pool(concurrency: number, gauges = new PoolGauges(), maxQueued = 10_000
 
 describe('unorderedPool', () => {
   let testScheduler: TestScheduler;
-  let unhandled: unknown[];
 
   beforeEach(() => {
     testScheduler = new TestScheduler(observableMatcher);
-    unhandled = [];
-    config.onUnhandledError = (error) => {
-      unhandled.push(error);
-    };
-  });
-
-  afterEach(() => {
-    config.onUnhandledError = null;
-    expect(unhandled, 'no error may escape to config.onUnhandledError').toEqual([]);
   });
 
   // What mergeMap does with the same projections (Ready as `of`): the pool must not differ from it.
