@@ -1,6 +1,7 @@
 import type { ConsumerSession } from './consumer-session.js';
 import { publish } from './diagnostics.js';
 import { KafkaError } from './errors.js';
+import { timerFor } from './option-timer.js';
 import type { PartitionState } from './partition-state.js';
 import type { TopicPartitionOffset } from './rdkafka.js';
 
@@ -24,6 +25,14 @@ const REJOIN_CODES: ReadonlySet<string> = new Set([
   'ERR_UNKNOWN_MEMBER_ID',
   'ERR_REBALANCE_IN_PROGRESS',
 ]);
+
+/**
+ * How long a stop's or a revoke's commit may wait: `drainTimeout`, or `connectTimeout` when the drain has
+ * no limit, so that a broker that is gone cannot hold a stop or a rebalance forever.
+ */
+export function commitWaitBound(settings: { readonly drainTimeout: number; readonly connectTimeout: number }): number {
+  return Number.isFinite(settings.drainTimeout) ? settings.drainTimeout : settings.connectTimeout;
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -151,10 +160,10 @@ export class Commits<R, S> {
     if (this.session.tornDown) return Promise.resolve(undefined);
     if (withinMs <= 0) return Promise.resolve('timeout');
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = timerFor(withinMs, () => {
         this.#resultWaiters = this.#resultWaiters.filter((waiter) => waiter !== settle);
         resolve('timeout');
-      }, withinMs);
+      });
       const settle = (result: KafkaError | 'ok' | undefined): void => {
         clearTimeout(timer);
         resolve(result);

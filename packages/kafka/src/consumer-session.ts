@@ -2,7 +2,7 @@ import type { Subscriber } from 'rxjs';
 import type { ChainInput, SourceRecord } from '@rxkafka/core';
 import { Backpressure } from './backpressure.js';
 import { closeWithin } from './close-within.js';
-import { Commits, sleep } from './commits.js';
+import { Commits, commitWaitBound, sleep } from './commits.js';
 import { publish, publishStatistics } from './diagnostics.js';
 import { Dispatcher } from './dispatch.js';
 import { AuthenticationError, AuthorizationError, type KafkaError, ShutdownError } from './errors.js';
@@ -258,7 +258,7 @@ export class ConsumerSession<R, S> {
       for (const state of this.assignment.values()) state.controller.abort(new ShutdownError());
       await this.#dispatcher.idle(this.settings.abortGrace);
     }
-    await this.commits.commitAndWait([...this.assignment.values()], this.settings.drainTimeout, true);
+    await this.commits.commitAndWait([...this.assignment.values()], commitWaitBound(this.settings), true);
     // Completing makes RxJS call teardown, which leaves the group and disconnects.
     this.subscriber.complete();
     this.teardown();

@@ -2,6 +2,7 @@ import type { Subscriber } from 'rxjs';
 import { type ChainInput, createContext, invalidOutcome, type SourceRecord } from '@rxkafka/core';
 import type { ConsumerSession } from './consumer-session.js';
 import { decodeRecord, type Decoded } from './decode.js';
+import { timerFor } from './option-timer.js';
 import { channel } from './diagnostics.js';
 import type { SourceStats } from './from-kafka.js';
 import type { PartitionState } from './partition-state.js';
@@ -56,9 +57,9 @@ export class Dispatcher<R, S> {
   idle(timeoutMs: number): Promise<boolean> {
     if (this.session.stats.inFlight === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = timerFor(timeoutMs, () => {
         resolve(false);
-      }, timeoutMs);
+      });
       this.#onIdle = () => {
         clearTimeout(timer);
         resolve(true);

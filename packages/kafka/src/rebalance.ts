@@ -1,7 +1,9 @@
+import { commitWaitBound } from './commits.js';
 import type { ConsumerSession } from './consumer-session.js';
 import { publish } from './diagnostics.js';
 import { dropWaiting } from './dispatch.js';
 import { type KafkaError, PartitionRevokedError } from './errors.js';
+import { timerFor } from './option-timer.js';
 import { PartitionState } from './partition-state.js';
 import type { TopicPartition } from './rdkafka.js';
 
@@ -65,7 +67,7 @@ export class Rebalance<R, S> {
       const stragglers = states.filter((state) => state.offsets.inFlight > 0);
       for (const state of stragglers) state.controller.abort(new PartitionRevokedError(state.topic, state.partition));
       await Promise.all(stragglers.map((state) => drained(state, settings.abortGrace)));
-      await session.commits.commitAndWait(states, settings.drainTimeout, false);
+      await session.commits.commitAndWait(states, commitWaitBound(settings), false);
     }
     for (const state of states) session.assignment.delete(state);
     session.stats.revoked += partitions.length;
@@ -91,7 +93,7 @@ export class Rebalance<R, S> {
 function drained(state: PartitionState, timeoutMs: number): Promise<void> {
   if (state.offsets.inFlight === 0) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
+    const timer = timerFor(timeoutMs, resolve);
     state.onDrained = () => {
       clearTimeout(timer);
       resolve();
