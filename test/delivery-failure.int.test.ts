@@ -121,3 +121,44 @@ test.each([
     expect(dead).toHaveLength(0);
   },
 );
+
+test('an output the producer refuses before sending (too large) fails the pipeline with DeliveryError naming the record', async () => {
+  const N = 6;
+  const FAILING = 2;
+  const inTopic = unique('df-large-in');
+  const outTopic = unique('df-large-out');
+  await newTopics([{ topic: inTopic }, { topic: outTopic }]);
+  const b = brokers();
+  const groupId = unique('df-large');
+  await produceRecords(
+    b,
+    Array.from({ length: N }, (_, id) => ({ topic: inTopic, key: `k${String(id)}`, value: JSON.stringify({ id }) })),
+  );
+  const logger = capturingLogger();
+  const source = fromKafka<Item>({ brokers: b, groupId, topics: [inTopic], schema: Item, rdkafka: CONSUMER_TUNING });
+  const service = runService(
+    source,
+    (s) =>
+      s.pipe(
+        runChain([
+          handler<Item, Record<string, unknown>>('route', (ctx) => {
+            const padding = ctx.record.id === FAILING ? 'x'.repeat(10_000) : '';
+            ctx.emit({ topic: outTopic, key: ctx.key, value: { ...ctx.record, padding } });
+          }),
+        ]),
+        toKafka({ brokers: b, deadLetterTopic: false, logger, rdkafka: { 'message.max.bytes': 4096 } }),
+      ),
+    { handleSignals: false, logger },
+  );
+  const failure = await service.then(
+    () => new Error('the pipeline completed, but it should have failed'),
+    (error: unknown) => error,
+  );
+  expect(failure).toBeInstanceOf(DeliveryError);
+  expect((failure as DeliveryError).message).toContain(`${inTopic}[0]@${String(FAILING)}`);
+  expect((failure as DeliveryError).code).toBe('ERR_MSG_SIZE_TOO_LARGE');
+  expect(logger.lines.some((line) => line.message.startsWith('delivery failed'))).toBe(true);
+  // Nothing was committed past the refused record: the group reads it again.
+  const again = await readBack([inTopic], { groupId, expected: N - FAILING });
+  expect(again[0]?.offset).toBeLessThanOrEqual(FAILING);
+});

@@ -84,6 +84,8 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   #markClosed!: () => void;
   readonly #settings: Settings<R, S>;
   #chain: AttachedChain | undefined;
+  // stop() came before any subscription: a later one completes at once, with nothing to drain.
+  #stoppedBeforeStart = false;
 
   constructor(options: FromKafkaOptions<R, S>) {
     const settings = resolveSettings(options);
@@ -94,6 +96,7 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
     this.#settings = settings;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
     settings.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    if (settings.signal?.aborted === true) void this.stop();
   }
 
   get state(): SourceState {
@@ -145,10 +148,14 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
 
   /**
    * Graceful stop: no new records; in-flight ones get `drainTimeout` to settle, then are aborted;
-   * the final commit is made; the stream completes; the consumer leaves the group. Idempotent.
+   * the final commit is made; the stream completes; the consumer leaves the group. Idempotent. A source
+   * stopped before it is subscribed (or given an aborted `signal`) completes at once when subscribed.
    */
   stop(): Promise<void> {
-    if (this.#state === 'idle') this.setState('closed');
+    if (this.#state === 'idle') {
+      this.#stoppedBeforeStart = true;
+      this.setState('closed');
+    }
     void this.#session?.stop();
     return this.#closed;
   }
@@ -165,6 +172,10 @@ export class KafkaSource<R, S> extends Observable<ChainInput<R, S>> implements A
   }
 
   private attach(subscriber: Subscriber<ChainInput<R, S>>, settings: Settings<R, S>): () => void {
+    if (this.#stoppedBeforeStart) {
+      subscriber.complete();
+      return () => undefined;
+    }
     if (this.#state !== 'idle') {
       subscriber.error(new LifecycleError('subscribe to a fromKafka source', this.#state));
       return () => undefined;

@@ -1,5 +1,8 @@
 import { Subscription, type OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import type { ChainInput, Outcome, OutcomeKind } from '@rxkafka/core';
+import { fn, parseOptions } from '@rxkafka/core/options';
+import { loggerOption } from './client-options.js';
 import { MissingSinkError } from './errors.js';
 import type { KafkaSource } from './from-kafka.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -10,9 +13,16 @@ export interface RunServiceOptions<R = unknown, S = unknown> {
   /** Handle SIGINT and SIGTERM: the first drains and stops, a second forces exit. Default true. */
   readonly handleSignals?: boolean;
   readonly logger?: Logger;
-  /** Called with every settled outcome, e.g. to count or print progress. */
+  /** Called with every outcome the pipeline emits (settled: acknowledged, or released when aborted). */
   readonly onOutcome?: (outcome: Outcome<R, S>) => void;
 }
+
+const optionsSchema = z.strictObject({
+  signal: z.instanceof(AbortSignal, { error: 'an AbortSignal' }).optional(),
+  handleSignals: z.boolean({ error: 'true or false' }).optional(),
+  logger: loggerOption,
+  onOutcome: fn('an outcome callback').optional(),
+});
 
 export type OutcomeCounts = Record<OutcomeKind, number>;
 
@@ -40,6 +50,9 @@ export async function runService<R, S>(
   pipeline: OperatorFunction<ChainInput<R, S>, Outcome<R, S>>,
   options: RunServiceOptions<R, S> = {},
 ): Promise<OutcomeCounts> {
+  parseOptions(optionsSchema, options);
+  // Built before anything is set up: a pipeline that throws (a ConfigError) rejects at once.
+  const outcomes = source.pipe(pipeline);
   const logger = options.logger ?? defaultLogger();
   const counts = emptyOutcomeCounts();
   let signals = 0;
@@ -59,13 +72,15 @@ export async function runService<R, S>(
     process.on('SIGTERM', onSignal);
   }
   options.signal?.addEventListener('abort', stop, { once: true });
+  // Already aborted: the source stops before it starts, and the service ends at once.
+  if (options.signal?.aborted === true) stop();
   try {
     await new Promise<void>((resolve, reject) => {
       let received = 0;
       // Created first: the pipeline may emit before subscribe() returns.
       const subscription = new Subscription();
       subscription.add(
-        source.pipe(pipeline).subscribe({
+        outcomes.subscribe({
           next: (outcome) => {
             // Sinks settle a record before they emit its outcome, so what arrived never exceeds what settled.
             const settled = source.stats.consumed - source.stats.inFlight;

@@ -546,7 +546,8 @@ class ProducerSession<R, S> {
       }
       return taken;
     } catch (error) {
-      this.fail(toKafkaError(error, `produce to ${record.topic}`, DeliveryError));
+      // Refused before it was sent (too large, say): no producer will take it.
+      this.deliveryFailed(record.outcome, toKafkaError(error, `produce to ${record.topic}`));
       return true;
     }
   }
@@ -594,25 +595,30 @@ class ProducerSession<R, S> {
     if (error !== undefined) {
       // librdkafka already retried for message.timeout.ms (on deliveryAttempts producers, if the error
       // was retriable): this record cannot be delivered.
-      const { source } = outcome;
-      this.settings.logger.error(
-        { err: error, record: describeRecord(source) },
-        'delivery failed; stopping without acknowledging the record',
-      );
-      this.fail(
-        new DeliveryError(
-          `Delivery failed for the outcome of ${source.topic}[${String(source.partition)}]@${String(source.offset)}: ${error.message}`,
-          error.code,
-          error.errno,
-          false,
-          true,
-          { cause: error },
-        ),
-      );
+      this.deliveryFailed(outcome, error);
       return;
     }
     if (record.siblings === undefined || --record.siblings.remaining === 0) this.settle(outcome);
     this.maybeComplete();
+  }
+
+  /** An output of `outcome` cannot be delivered: logged with its record, and the stream fails. */
+  private deliveryFailed(outcome: Outcome<R, S>, error: KafkaError): void {
+    const { source } = outcome;
+    this.settings.logger.error(
+      { err: error, record: describeRecord(source) },
+      'delivery failed; stopping without acknowledging the record',
+    );
+    this.fail(
+      new DeliveryError(
+        `Delivery failed for the outcome of ${source.topic}[${String(source.partition)}]@${String(source.offset)}: ${error.message}`,
+        error.code,
+        error.errno,
+        false,
+        true,
+        { cause: error },
+      ),
+    );
   }
 
   /**
