@@ -56,7 +56,7 @@ describe('runService', () => {
 
   it('ends at once with no outcomes when its signal is already aborted', async () => {
     let ran = 0;
-    const count = handler('count', () => {
+    const count = handler<unknown, Record<string, unknown>>('count', () => {
       ran++;
     });
     const source = fromKafka({ ...base, logger: quiet });
