@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
-import { closest, MAX_TIMER_MS } from './options.js';
+import { closest, MAX_TIMER_MS, REDACTED } from './options.js';
 import { runChain } from './run-chain.js';
 
 const RETRY_OPTIONS = ['maxAttempts', 'initialDelay', 'maxDelay', 'multiplier', 'jitter', 'retryable', 'random'];
@@ -68,5 +68,23 @@ describe('did you mean (properties)', () => {
 
   it('suggests nothing for a name unlike every option', () => {
     expect(closest('backof', RETRY_OPTIONS)).toBeUndefined();
+  });
+});
+
+describe('ConfigError', () => {
+  it("says what was expected in words where a schema does not, never in zod's own", () => {
+    const notAnArray = configErrorOf(() => runChain([], { defers: 'x' } as never));
+    expect(notAnArray?.message).toBe('Invalid option `defers`: expected an array, received "x"');
+    const notAnObject = configErrorOf(() => runChain([], { retry: 'x' } as never));
+    expect(notAnObject?.expected).toBe(`an object of options (${RETRY_OPTIONS.join(', ')})`);
+  });
+
+  it('never shows the value of an option named like a secret, nor the secrets a misspelled option holds', () => {
+    const SECRET = 'hunter2-do-not-print';
+    const named = configErrorOf(() => runChain([], { apiToken: SECRET } as never));
+    expect(named?.received).toBe(REDACTED);
+    const holding = configErrorOf(() => runChain([], { retyr: { maxAttempts: 2, password: SECRET } } as never));
+    expect(holding?.received).toEqual({ maxAttempts: 2, password: REDACTED });
+    for (const error of [named, holding]) expect(JSON.stringify(error) + String(error?.message)).not.toContain(SECRET);
   });
 });

@@ -11,16 +11,32 @@ import { ConfigError } from './errors.js';
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Stands in for the value of an option that may hold a secret, in errors and logs. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Whether an option may hold a secret (`sasl.*`, `ssl.*`, passwords, secrets, keys), judged by its
+ * name alone so that misspelled names (`sasl.pasword`) are covered too.
+ */
+export function isSecretKey(key: string): boolean {
+  const name = key.toLowerCase();
+  return (
+    /^(sasl|ssl)[._]/.test(name) ||
+    /(password|passwd|secret|credential|token)/.test(name) ||
+    /(^|[._])key([._]|$)/.test(name)
+  );
+}
+
 /**
  * Parses options with a zod schema and turns the first issue into a `ConfigError`
  * that names the field, what was expected and what was received. A misspelled option, nested or
- * not, lists the options known at that level with a "did you mean" hint.
+ * not, lists the options known at that level with a "did you mean" hint. Secrets are never shown.
  */
 export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = ''): T {
-  const result = schema.safeParse(input ?? {});
+  const result = schema.safeParse(input ?? {}, { error: expectedInWords });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  if (issue === undefined) throw new ConfigError(prefix || 'options', 'valid options', input);
+  if (issue === undefined) throw new ConfigError(prefix || 'options', 'valid options', withoutSecrets([], input));
   if (issue.code === 'unrecognized_keys') {
     const parent = valueAt(input, issue.path);
     const key = issue.keys[0] ?? '';
@@ -28,13 +44,114 @@ export function parseOptions<T>(schema: z.ZodType<T>, input: unknown, prefix = '
     const names = known === undefined ? [] : Object.keys(known.shape);
     const suggestion = closest(key, names);
     const hint = suggestion === undefined ? '' : `; did you mean \`${suggestion}\`?`;
+    const path = [...issue.path, key];
     throw new ConfigError(
-      joinPath(prefix, [...issue.path, key]),
+      joinPath(prefix, path),
       names.length === 0 ? 'no such option' : `a known option (${names.join(', ')})${hint}`,
-      valueAt(parent, [key]),
+      withoutSecrets(path, valueAt(parent, [key])),
     );
   }
-  throw new ConfigError(joinPath(prefix, issue.path), issue.message, valueAt(input, issue.path));
+  throw new ConfigError(
+    joinPath(prefix, issue.path),
+    issue.message,
+    withoutSecrets(issue.path, valueAt(input, issue.path)),
+  );
+}
+
+/**
+ * What the schema expected, in words, for schemas that do not say it themselves: zod's own messages
+ * ("Invalid input: expected object, received string", "Too small: …") do not read after "expected".
+ */
+function expectedInWords(issue: z.core.$ZodRawIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.inst instanceof z.ZodObject) {
+        return `an object of options (${Object.keys(issue.inst.shape).join(', ')})`;
+      }
+      return TYPE_IN_WORDS[issue.expected] ?? `a value of type ${issue.expected}`;
+    case 'too_small':
+      return sizeInWords(issue.origin, 'at least', issue.inclusive === false ? '>' : '>=', issue.minimum);
+    case 'too_big':
+      return sizeInWords(issue.origin, 'at most', issue.inclusive === false ? '<' : '<=', issue.maximum);
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? valueInWords(issue.values[0])
+        : `one of ${issue.values.map(valueInWords).join(', ')}`;
+    case 'invalid_format':
+      return issue.format === 'regex' && issue.pattern !== undefined
+        ? `a string matching ${issue.pattern}`
+        : `a string in ${issue.format} format`;
+    case 'not_multiple_of':
+      return `a multiple of ${String(issue.divisor)}`;
+    case 'invalid_key':
+      return `an ${issue.origin} with valid keys`;
+    case 'invalid_element':
+      return `a ${issue.origin} of valid values`;
+    case 'invalid_union':
+      return 'a value of one of the accepted forms';
+    default:
+      return 'a valid value';
+  }
+}
+
+const TYPE_IN_WORDS: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  bigint: 'a bigint',
+  array: 'an array',
+  object: 'an object',
+  record: 'an object',
+  function: 'a function',
+  date: 'a Date',
+  // A required option left out.
+  nonoptional: 'a value',
+};
+
+function sizeInWords(origin: string, atLeastOrMost: string, comparison: string, bound: number | bigint): string {
+  const count = String(bound);
+  if (origin === 'string') {
+    return bound === 1 && comparison === '>='
+      ? 'a non-empty string'
+      : `a string of ${atLeastOrMost} ${count} characters`;
+  }
+  if (origin === 'array' || origin === 'set') {
+    return bound === 1 && comparison === '>='
+      ? `a non-empty ${origin}`
+      : `${origin === 'array' ? 'an' : 'a'} ${origin} of ${atLeastOrMost} ${count} items`;
+  }
+  return `a number ${comparison} ${count}`;
+}
+
+function valueInWords(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+/**
+ * The value as a `ConfigError` may show it: redacted under a secret's name, and with the secrets of
+ * the objects it holds redacted (a misspelled option may hold credentials, e.g. `rdkfka: {…}`).
+ */
+function withoutSecrets(path: readonly PropertyKey[], value: unknown): unknown {
+  if (path.some((key) => typeof key === 'string' && isSecretKey(key))) return REDACTED;
+  return redactSecrets(value, new WeakSet());
+}
+
+/** Copies plain objects and arrays only where a secret is redacted; anything else is returned as it is. */
+function redactSecrets(value: unknown, seen: WeakSet<object>): unknown {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
+  seen.add(value);
+  let redacted = false;
+  const entries: [string, unknown][] = [];
+  for (const [key, item] of Object.entries(value)) {
+    const printable = isSecretKey(key) ? REDACTED : redactSecrets(item, seen);
+    redacted ||= printable !== item;
+    entries.push([key, printable]);
+  }
+  if (!redacted) return value;
+  return Array.isArray(value) ? entries.map(([, item]) => item) : Object.fromEntries(entries);
 }
 
 /**

@@ -1,5 +1,8 @@
 import { isDeadLetter, type Outcome } from '@rxkafka/core';
+import { parseOptions } from '@rxkafka/core/options';
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
+import { z } from 'zod';
+import { deadLetterLogOption, loggerOption } from './client-options.js';
 import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { defaultLogger, type Logger } from './logger.js';
 
@@ -8,6 +11,11 @@ export interface AcknowledgeOptions {
   readonly logger?: Logger;
   readonly deadLetterLog?: DeadLetterLogOptions;
 }
+
+const optionsSchema = z.strictObject({
+  logger: loggerOption,
+  deadLetterLog: deadLetterLogOption,
+});
 
 /**
  * The sink of a consume-only pipeline: it produces nothing, logs failed, timed-out and invalid records
@@ -20,7 +28,8 @@ export interface AcknowledgeOptions {
  * ```
  */
 export function acknowledge<R, S>(options: AcknowledgeOptions = {}): MonoTypeOperatorFunction<Outcome<R, S>> {
-  const log = new DeadLetterLog(options.logger ?? defaultLogger(), options.deadLetterLog);
+  const parsed = parseOptions(optionsSchema, options);
+  const log = new DeadLetterLog(parsed.logger ?? defaultLogger(), options.deadLetterLog);
   return map((outcome) => {
     if (outcome.kind === 'aborted') {
       outcome.nack();

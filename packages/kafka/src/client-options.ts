@@ -9,20 +9,38 @@ export const brokersOption = z
   .string({ error: 'bootstrap servers as host:port[,host:port]' })
   .min(1, { error: 'bootstrap servers as host:port[,host:port]' });
 
-/** Extra librdkafka properties; their names and values are checked by `checkLibrdkafkaConfig`. */
+/**
+ * Extra librdkafka properties, checked by `checkLibrdkafkaConfig`: a ConfigError from here would show
+ * what it holds, secrets included. Only null is refused here, since callers take it for "none".
+ */
 export const rdkafkaOption = z
-  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: 'librdkafka properties' })
+  .custom<unknown>((value) => value !== null, { error: 'librdkafka properties (an object of key: value)' })
   .optional();
 
-/** A pino (or compatible) logger. */
+/** A pino (or compatible) logger: rxkafka logs at info, warn and error (debug if it has one). */
 export const loggerOption = z
   .custom<Logger>(
     (v) => {
       const logger = v as Partial<Logger> | null;
-      return typeof logger?.warn === 'function' && typeof logger.error === 'function';
+      return (
+        typeof logger?.info === 'function' && typeof logger.warn === 'function' && typeof logger.error === 'function'
+      );
     },
     { error: 'a pino-compatible logger (with info, warn and error)' },
   )
+  .optional();
+
+/** `DeadLetterLogOptions`: the level and sampling of the line logged per dead-lettered record. */
+export const deadLetterLogOption = z
+  .strictObject({
+    level: z.enum(['error', 'warn', 'info'], { error: "'error', 'warn' or 'info'" }).optional(),
+    // z.number() rejects Infinity, the default (every record).
+    maxPerSecond: z
+      .custom<number>((n) => typeof n === 'number' && n >= 1, {
+        error: 'lines per second (a number >= 1, or Infinity)',
+      })
+      .optional(),
+  })
   .optional();
 
 /**

@@ -135,11 +135,16 @@ const HELD_BACK_PER_IN_FLIGHT = 0.25;
 
 const FORCED_KEYS = ['enable.auto.commit', 'enable.auto.offset.store', 'group.id', 'bootstrap.servers'] as const;
 
+const TOPICS_EXPECTED = 'a non-empty array of topic names, or a RegExp';
+const topicName = z
+  .string({ error: 'a topic name (a non-empty string)' })
+  .min(1, { error: 'a topic name (a non-empty string)' });
+
 const optionsSchema = z.strictObject({
   brokers: brokersOption,
   groupId: z.string({ error: 'a consumer group id' }).min(1, { error: 'a consumer group id (a non-empty string)' }),
-  topics: z.union([z.array(z.string().min(1)).min(1), z.instanceof(RegExp)], {
-    error: 'a non-empty array of topic names, or a RegExp',
+  topics: z.union([z.array(topicName).min(1, { error: TOPICS_EXPECTED }), z.instanceof(RegExp)], {
+    error: TOPICS_EXPECTED,
   }),
   schema: z.custom<StandardSchemaV1>(isStandardSchema, {
     error: 'a schema: zod, or any Standard Schema v1 validator (an object with a `~standard` property)',

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@rxkafka/core';
 import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { checkLibrdkafkaConfig, REDACTED } from './librdkafka-config.js';
+import { REDACTED } from '@rxkafka/core/options';
+import { checkLibrdkafkaConfig } from './librdkafka-config.js';
 
 const KNOWN_SECRET_KEYS = new Set(['sasl.password']);
 

@@ -1,24 +1,9 @@
 import { ConfigError } from '@rxkafka/core';
+import { isSecretKey, REDACTED } from '@rxkafka/core/options';
 import { CONSUMER_KEYS, PRODUCER_KEYS } from './librdkafka-keys.js';
 
 /** librdkafka settings as node-rdkafka takes them. */
 export type LibrdkafkaConfig = Readonly<Record<string, string | number | boolean>>;
-
-/** Stands in for the value of a key that may hold a secret, in errors and logs. */
-export const REDACTED = '[redacted]';
-
-/**
- * Whether a librdkafka key may hold a secret (`sasl.*`, `ssl.*`, passwords, secrets, keys), judged by
- * its name alone so that misspelled keys (`sasl.pasword`) are covered too.
- */
-export function isSecretKey(key: string): boolean {
-  const name = key.toLowerCase();
-  return (
-    /^(sasl|ssl)[._]/.test(name) ||
-    /(password|passwd|secret|credential|token)/.test(name) ||
-    /(^|[._])key([._]|$)/.test(name)
-  );
-}
 
 /** The value as it may appear in an error or a log line. */
 export function printableValue(key: string, value: unknown): unknown {
@@ -26,10 +11,20 @@ export function printableValue(key: string, value: unknown): unknown {
 }
 
 /**
- * Rejects unknown librdkafka keys before any native call, suggesting the closest known key.
- * librdkafka would reject them too, but later and without naming the option path.
+ * Checks `rdkafka` before any native call: an object of known librdkafka keys, suggesting the closest
+ * known key for a misspelled one (librdkafka would reject it too, but later and without naming the
+ * option path), with values librdkafka takes. The only check of `rdkafka`, so that every error about it
+ * redacts secrets.
  */
-export function checkLibrdkafkaConfig(config: LibrdkafkaConfig, role: 'consumer' | 'producer', field: string): void {
+export function checkLibrdkafkaConfig(
+  config: unknown,
+  role: 'consumer' | 'producer',
+  field: string,
+): asserts config is LibrdkafkaConfig {
+  if (!isPlainObject(config)) {
+    // Not key by key: whatever it is (a string of settings, a list of pairs) may hold credentials.
+    throw new ConfigError(field, 'librdkafka properties (an object of key: value)', REDACTED);
+  }
   const known = role === 'consumer' ? CONSUMER_KEYS : PRODUCER_KEYS;
   for (const [key, value] of Object.entries(config)) {
     if (!known.has(key)) {
@@ -46,6 +41,12 @@ export function checkLibrdkafkaConfig(config: LibrdkafkaConfig, role: 'consumer'
       throw new ConfigError(`${field}.${key}`, 'a string, number or boolean', printableValue(key, value));
     }
   }
+}
+
+function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 function closest(key: string, known: ReadonlySet<string>): string | undefined {

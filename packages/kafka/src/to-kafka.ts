@@ -10,7 +10,13 @@ import {
   type Outcome,
   type OutputRecord,
 } from '@rxkafka/core';
-import { brokersOption, loggerOption, rdkafkaOption, RECONNECT_BACKOFF_MAX_MS } from './client-options.js';
+import {
+  brokersOption,
+  deadLetterLogOption,
+  loggerOption,
+  rdkafkaOption,
+  RECONNECT_BACKOFF_MAX_MS,
+} from './client-options.js';
 import { closeWithin } from './close-within.js';
 import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
@@ -91,20 +97,15 @@ export type Serializer = (value: unknown, output: OutputRecord) => SerializedVal
 
 const optionsSchema = z.strictObject({
   brokers: brokersOption,
-  deadLetterTopic: z.union([z.string().min(1), z.literal(false)], {
-    error: 'a topic name, or false to only log failed records',
-  }),
+  deadLetterTopic: z.union(
+    [z.string().min(1, { error: 'a topic name, or false to only log failed records' }), z.literal(false)],
+    {
+      error: 'a topic name, or false to only log failed records',
+    },
+  ),
   serialize: fn<Serializer>('a serializer').optional(),
   logger: loggerOption,
-  deadLetterLog: z
-    .strictObject({
-      level: z.enum(['error', 'warn', 'info'], { error: "'error', 'warn' or 'info'" }).optional(),
-      maxPerSecond: z
-        .number({ error: 'lines per second (a number >= 1, or Infinity)' })
-        .min(1, { error: 'lines per second (a number >= 1, or Infinity)' })
-        .optional(),
-    })
-    .optional(),
+  deadLetterLog: deadLetterLogOption,
   flushTimeout: durationMs('a flush timeout', { unlimited: false }).optional(),
   connectTimeout: durationMs('a connect timeout', { unlimited: false }).optional(),
   deliveryAttempts: positiveInt('attempts').optional(),
