@@ -180,33 +180,19 @@ export class Commits<R, S> {
   }
 
   /**
-   * Commits the given partitions now, blocking the thread, retrying retriable failures a few times. Only
-   * for teardown: the poll loop has stopped, so nothing would serve commitAndWait()'s result.
+   * Teardown's last commit, once the poll loop has stopped: sent, not awaited. librdkafka's close, which
+   * follows within `connectTimeout`, sends it first and waits for it before it leaves the group. A
+   * blocking commit froze the thread while the broker was away: 46 s at a time, a stop took 230 s.
    */
-  async commitSync(states: readonly PartitionState[]): Promise<void> {
+  commitBeforeClose(states: readonly PartitionState[]): void {
     const { consumer } = this.session;
-    for (let attempt = 1; ; attempt++) {
-      // Again each attempt: a partition revoked meanwhile is no longer this member's to commit.
-      const offsets = uncommitted(states.filter((state) => state.current));
-      if (consumer === undefined || offsets.length === 0) return;
-      const sentAt = performance.now();
-      try {
-        consumer.commitSync(offsets);
-        for (const state of states)
-          if (state.offsets.committable !== undefined) state.offsets.markCommitted(state.offsets.committable);
-        this.session.stats.commits++;
-        const latencyMs = performance.now() - sentAt;
-        publish('consumer.committed', { groupId: this.session.settings.groupId, offsets, latencyMs });
-        return;
-      } catch (error) {
-        const kafkaError = error as KafkaError;
-        const delay = retryAfter(kafkaError, attempt, false);
-        if (delay === undefined) {
-          this.failed(kafkaError);
-          return;
-        }
-        await sleep(delay);
-      }
+    // A partition revoked meanwhile is no longer this member's to commit.
+    const offsets = uncommitted(states.filter((state) => state.current));
+    if (consumer === undefined || offsets.length === 0) return;
+    try {
+      consumer.commit(offsets);
+    } catch (error) {
+      this.failed(error as KafkaError);
     }
   }
 

@@ -285,7 +285,7 @@ export class ConsumerSession<R, S> {
       // No native call may be in flight while the client is destroyed (node-rdkafka has crashed closing
       // under a consume, Blizzard/node-rdkafka#1057): close after the last consume has settled.
       await this.#polling;
-      await this.commits.commitSync([...this.assignment.values()]);
+      this.commits.commitBeforeClose([...this.assignment.values()]);
       await this.close(consumer);
     })();
   }

@@ -468,14 +468,6 @@ export class ConsumerPort {
     }
   }
 
-  commitSync(offsets: TopicPartitionOffset[]): void {
-    try {
-      this.#client.commitSync(offsets);
-    } catch (error) {
-      throw toKafkaError(error, 'commit');
-    }
-  }
-
   /** Leaves the group (the final revoke reaches `events.rebalance`) and closes the client. */
   disconnect(): Promise<void> {
     return disconnectClient(this.#client);
