@@ -22,6 +22,17 @@ describe('a source stopped before it starts', () => {
     expect(source.state).toBe('closed');
   });
 
+  it('is what `await using` gives at the end of its block', async () => {
+    let source: ReturnType<typeof fromKafka> | undefined;
+    {
+      await using scoped = fromKafka({ ...base, logger: quiet });
+      source = scoped;
+      expect(source.state).toBe('idle');
+    }
+    expect(source.state).toBe('closed');
+    await expect(settled(source.closed)).resolves.toBeUndefined();
+  });
+
   it('is what an already-aborted signal gives', async () => {
     const source = fromKafka({ ...base, logger: quiet, signal: AbortSignal.abort() });
     expect(source.state).toBe('closed');
