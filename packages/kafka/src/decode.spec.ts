@@ -90,6 +90,26 @@ describe('decodeRecord with any Standard Schema v1 validator', () => {
     });
   });
 
+  it("awaits a decoder's thenable that is not a native Promise, and its rejection", async () => {
+    const thenable = (
+      settle: (resolve: (v: unknown) => void, reject: (e: unknown) => void) => void,
+    ): PromiseLike<unknown> => ({
+      then: (onFulfilled, onRejected) => new Promise(settle).then(onFulfilled, onRejected),
+    });
+    const fromOtherLibrary: Decoder = (value) =>
+      value?.[0] === 0
+        ? thenable((_, reject) => reject(new Error('unknown schema id 7')))
+        : thenable((resolve) => resolve(JSON.parse(String(value))));
+    await expect(decodeRecord(source(ok), fromOtherLibrary, Order)).resolves.toEqual({
+      ok: true,
+      record: { id: 'a', qty: 2 },
+    });
+    await expect(decodeRecord(source('\u0000\u0007'), fromOtherLibrary, Order)).resolves.toMatchObject({
+      ok: false,
+      error: { reason: 'undecodable', message: 'Undecodable record: unknown schema id 7' },
+    });
+  });
+
   it('awaits an asynchronous validator', async () => {
     const checked = Order.refine(async (order) => {
       await Promise.resolve();

@@ -11,6 +11,15 @@ export type Decoder = (value: Buffer | null, source: SourceRecord) => unknown;
 export const jsonDecoder: Decoder = (value) =>
   value === null ? null : (JSON.parse(value.toString('utf8')) as unknown);
 
+/** A Promise, whether native or not: anything `await` would wait for. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 export type Decoded<R> =
   { readonly ok: true; readonly record: R } | { readonly ok: false; readonly error: InvalidRecordError };
 
@@ -29,8 +38,9 @@ export function decodeRecord<R>(
   } catch (error) {
     return undecodable(error);
   }
-  if (raw instanceof Promise) {
-    return (raw as Promise<unknown>).then((value) => validate(value, schema), undecodable);
+  if (isThenable(raw)) {
+    // Promise.resolve adopts any thenable (another library's, another realm's) as a native Promise.
+    return Promise.resolve(raw).then((value) => validate(value, schema), undecodable);
   }
   return validate(raw, schema);
 }
@@ -42,8 +52,10 @@ function validate<R>(raw: unknown, schema: StandardSchemaV1<unknown, R>): Decode
   } catch (error) {
     return schemaViolation(`the validator threw: ${toError(error).message}`, error);
   }
-  return result instanceof Promise
-    ? result.then(judge, (error: unknown) => schemaViolation(`the validator threw: ${toError(error).message}`, error))
+  return isThenable(result)
+    ? Promise.resolve(result).then(judge, (error: unknown) =>
+        schemaViolation(`the validator threw: ${toError(error).message}`, error),
+      )
     : judge(result);
 }
 

@@ -334,6 +334,18 @@ describe('serializeJson, the default serializer', () => {
     ]);
     expect(producer.produced[0]?.value).toEqual(bytes);
   });
+
+  // README, Options: "`serialize` … may return a Promise": any thenable, not only a native one.
+  it('awaits a serializer that returns a thenable that is not a native Promise', async () => {
+    const later = (text: string): PromiseLike<string> => ({
+      then: (onFulfilled, onRejected) => Promise.resolve(text).then(onFulfilled, onRejected),
+    });
+    const producer = await runSink(
+      { ...SINK, serialize: (value) => later(`<${String(value)}>`) },
+      from([okWith([{ topic: 'out', key: 'a', value: 'x' }])]),
+    );
+    expect(producer.produced.map((record) => record.value?.toString('utf8'))).toEqual(['<x>']);
+  });
 });
 
 // README, Diagnostics: "`CHANNELS` (`@rxkafka/kafka`): `rxkafka:consumer.state`, `.assigned`, `.revoked`,

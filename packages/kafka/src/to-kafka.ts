@@ -22,6 +22,7 @@ import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
 import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
+import { isThenable } from './decode.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { OutstandingList, type OutstandingLinks } from './outstanding-list.js';
@@ -93,7 +94,7 @@ export interface ToKafkaOptions {
 /** An output's value as bytes: a Buffer, a string (UTF-8), or `null` (a tombstone). */
 export type SerializedValue = Buffer | string | null;
 
-export type Serializer = (value: unknown, output: OutputRecord) => SerializedValue | Promise<SerializedValue>;
+export type Serializer = (value: unknown, output: OutputRecord) => SerializedValue | PromiseLike<SerializedValue>;
 
 const optionsSchema = z.strictObject({
   brokers: brokersOption,
@@ -417,18 +418,18 @@ class ProducerSession<R, S> {
       return;
     }
     const { serialize } = this.settings;
-    let values: (SerializedValue | Promise<SerializedValue>)[];
+    let values: (SerializedValue | PromiseLike<SerializedValue>)[];
     if (outputs.length === 1) {
       // The common case, without the arrays and callbacks of the general one.
       const output = outputs[0] as OutputRecord;
-      let value: SerializedValue | Promise<SerializedValue>;
+      let value: SerializedValue | PromiseLike<SerializedValue>;
       try {
         value = serialize(output.value, output);
       } catch (error) {
         this.serializeFailed(outcome, error);
         return;
       }
-      if (!(value instanceof Promise)) {
+      if (!isThenable(value)) {
         this.enqueue(pendingOutput(output, value, outcome, undefined));
         return;
       }
@@ -440,7 +441,7 @@ class ProducerSession<R, S> {
         this.serializeFailed(outcome, error);
         return;
       }
-      if (!values.some((value) => value instanceof Promise)) {
+      if (!values.some(isThenable)) {
         this.produceSerialized(outcome, values as SerializedValue[]);
         return;
       }
