@@ -256,3 +256,25 @@ test.each([
     expect(idsOf(reread)).toEqual(all);
   },
 );
+
+test('an already-aborted signal ends the service at once, and the process exits: its producer is closed', async () => {
+  const { input, output, group } = await scenario('signal-aborted', 2);
+  const startedAt = Date.now();
+  const service = new ServiceProcess({
+    SIGNAL_IN: input,
+    SIGNAL_OUT: output,
+    SIGNAL_GROUP: group,
+    SIGNAL_ABORTED: '1',
+  });
+  // A producer connected after its close had begun used to be left open, and the process never exited.
+  const exit = await within(service.exited, 30_000, () => `the service to exit: ${service.describe()}`);
+  const context = service.describe();
+  expect(exit, context).toMatchObject({ code: 0, signal: null });
+  expect(exit.at - startedAt, context).toBeLessThan(20_000);
+  expect(
+    service.lines.find((line) => line.t === 'exit'),
+    context,
+  ).toMatchObject({
+    counts: { ok: 0, break: 0, failed: 0, timeout: 0, aborted: 0, invalid: 0 },
+  });
+});

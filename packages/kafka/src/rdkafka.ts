@@ -523,6 +523,8 @@ export class ProducerPort {
   readonly #client: InstanceType<typeof Producer>;
   readonly #refusal: Refusal;
   readonly #batches: DeliveryBatches | undefined;
+  // The connect in progress or done, settled either way: a close waits for it.
+  #connecting: Promise<unknown> | undefined;
   // Set once a close began: nothing calls into the client from this thread any more.
   #closing = false;
 
@@ -562,9 +564,13 @@ export class ProducerPort {
     });
   }
 
-  async connect(timeoutMs: number): Promise<void> {
-    await connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
-    await this.#batches?.init();
+  connect(timeoutMs: number): Promise<void> {
+    const connecting = (async () => {
+      await connectClient(this.#client, timeoutMs, 'connecting the producer', this.#refusal);
+      await this.#batches?.init();
+    })();
+    this.#connecting = connecting.catch(() => undefined);
+    return connecting;
   }
 
   /** Serves delivery reports every `intervalMs`. */
@@ -669,6 +675,8 @@ export class ProducerPort {
    */
   async #quiesce(): Promise<void> {
     this.#closing = true;
+    // A close during the connect would find nothing to close, and the connection made after it would stay.
+    await this.#connecting;
     this.#client.setPollInterval(0);
     this.#batches?.close();
     await this.#batches?.settled();
