@@ -139,7 +139,9 @@ function withoutSecrets(path: readonly PropertyKey[], value: unknown): unknown {
 
 /** Copies plain objects and arrays only where a secret is redacted; anything else is returned as it is. */
 function redactSecrets(value: unknown, seen: WeakSet<object>): unknown {
-  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
+  if (typeof value !== 'object' || value === null) return value;
+  // A cycle, or an object met before: shown once, never as the original with its secrets.
+  if (seen.has(value)) return REDACTED;
   const prototype: unknown = Object.getPrototypeOf(value);
   if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
   seen.add(value);

@@ -34,6 +34,8 @@ const noop = (): void => undefined;
 
 describe('a ConfigError never shows a secret', () => {
   const SECRET = 'hunter2-do-not-print';
+  const CYCLIC: Record<string, unknown> = { 'sasl.password': SECRET };
+  CYCLIC['self'] = CYCLIC;
   it.each([
     ['fromKafka', { rdkafka: { 'sasl.password': [SECRET] } }],
     ['toKafka', { rdkafka: { 'sasl.password': [SECRET] } }],
@@ -47,6 +49,10 @@ describe('a ConfigError never shows a secret', () => {
     ['fromKafka', { rdkfka: { 'sasl.mechanisms': 'PLAIN', 'sasl.password': SECRET } }],
     ['toKafka', { rdkafak: { 'sasl.password': SECRET } }],
     ['toKafka', { saslPassword: SECRET }],
+    ['fromKafka', { rdkfka: CYCLIC }],
+    // kafkajs's form, under a key that names no secret.
+    ['fromKafka', { rdkafka: { sasl: { mechanism: 'plain', username: 'u', password: SECRET } } }],
+    ['toKafka', { rdkafka: { sasl: { mechanism: 'plain', username: 'u', password: SECRET } } }],
     ['acknowledge', { rdkafka: { 'sasl.password': SECRET } }],
   ] as const)('%s(%j)', (constructor, options) => {
     const error = configErrorOf(() => CONSTRUCTORS[constructor](options));

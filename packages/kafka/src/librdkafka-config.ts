@@ -5,9 +5,12 @@ import { CONSUMER_KEYS, PRODUCER_KEYS } from './librdkafka-keys.js';
 /** librdkafka settings as node-rdkafka takes them. */
 export type LibrdkafkaConfig = Readonly<Record<string, string | number | boolean>>;
 
-/** The value as it may appear in an error or a log line. */
+/**
+ * The value as it may appear in an error or a log line. librdkafka takes only scalars, so anything else
+ * is shown redacted whatever its key: `sasl: { password }` (kafkajs's form) holds credentials too.
+ */
 export function printableValue(key: string, value: unknown): unknown {
-  return isSecretKey(key) ? REDACTED : value;
+  return isSecretKey(key) || (typeof value === 'object' && value !== null) ? REDACTED : value;
 }
 
 /**
