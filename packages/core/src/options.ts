@@ -1,9 +1,19 @@
 /**
  * Option parsing shared by the rxkafka packages (`@rxkafka/core/options`): zod schemas in, `ConfigError`s
- * out. Not part of the root API, which holds what a service needs.
+ * out, and the few checks on user-given values they share. Not part of the root API, which holds what a
+ * service needs.
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+
+export { isPromiseLike } from './handler.js';
+
+/** An object literal (or `Object.create(null)`): not an array, a class instance or a function. */
+export function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
 
 /**
  * The longest delay a timer can hold: Node (and browsers) store it in a signed 32-bit integer and
@@ -142,8 +152,7 @@ function redactSecrets(value: unknown, seen: WeakSet<object>): unknown {
   if (typeof value !== 'object' || value === null) return value;
   // A cycle, or an object met before: shown once, never as the original with its secrets.
   if (seen.has(value)) return REDACTED;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
+  if (!Array.isArray(value) && !isPlainObject(value)) return value;
   seen.add(value);
   let redacted = false;
   const entries: [string, unknown][] = [];

@@ -1,4 +1,5 @@
 import { InvalidRecordError, toError, type SourceRecord } from '@rxkafka/core';
+import { isPromiseLike } from '@rxkafka/core/options';
 import { issuePath, type StandardSchemaV1 } from './schema.js';
 
 /**
@@ -10,15 +11,6 @@ export type Decoder = (value: Buffer | null, source: SourceRecord) => unknown;
 /** The default: UTF-8 JSON; a null value (tombstone) decodes to `null`. */
 export const jsonDecoder: Decoder = (value) =>
   value === null ? null : (JSON.parse(value.toString('utf8')) as unknown);
-
-/** A Promise, whether native or not: anything `await` would wait for. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
 
 export type Decoded<R> =
   { readonly ok: true; readonly record: R } | { readonly ok: false; readonly error: InvalidRecordError };
@@ -38,7 +30,7 @@ export function decodeRecord<R>(
   } catch (error) {
     return undecodable(error);
   }
-  if (isThenable(raw)) {
+  if (isPromiseLike(raw)) {
     // Promise.resolve adopts any thenable (another library's, another realm's) as a native Promise.
     return Promise.resolve(raw).then((value) => validate(value, schema), undecodable);
   }
@@ -52,7 +44,7 @@ function validate<R>(raw: unknown, schema: StandardSchemaV1<unknown, R>): Decode
   } catch (error) {
     return schemaViolation(`the validator threw: ${toError(error).message}`, error);
   }
-  return isThenable(result)
+  return isPromiseLike(result)
     ? Promise.resolve(result).then(judge, (error: unknown) =>
         schemaViolation(`the validator threw: ${toError(error).message}`, error),
       )

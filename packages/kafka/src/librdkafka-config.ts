@@ -1,5 +1,5 @@
 import { ConfigError } from '@rxkafka/core';
-import { isSecretKey, REDACTED } from '@rxkafka/core/options';
+import { isPlainObject, isSecretKey, REDACTED } from '@rxkafka/core/options';
 import { CONSUMER_KEYS, PRODUCER_KEYS } from './librdkafka-keys.js';
 
 /** librdkafka settings as node-rdkafka takes them. */
@@ -44,12 +44,6 @@ export function checkLibrdkafkaConfig(
       throw new ConfigError(`${field}.${key}`, 'a string, number or boolean', printableValue(key, value));
     }
   }
-}
-
-function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 function closest(key: string, known: ReadonlySet<string>): string | undefined {

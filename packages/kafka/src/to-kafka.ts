@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction, type Subscriber, type Subscription } from 'rxjs';
 import { z } from 'zod';
-import { durationMs, fn, parseOptions, positiveInt } from '@rxkafka/core/options';
+import { durationMs, fn, isPromiseLike, parseOptions, positiveInt } from '@rxkafka/core/options';
 import {
   ConfigError,
   HandlerError,
@@ -22,7 +22,6 @@ import { deadLetterRecord, describeRecord } from './dead-letter.js';
 import { produceChannel, publish, publishStatistics, type ProduceTrace } from './diagnostics.js';
 import { DeadLetterLog, type DeadLetterLogOptions } from './dead-letter-log.js';
 import { DeliveryError, type KafkaError } from './errors.js';
-import { isThenable } from './decode.js';
 import { checkLibrdkafkaConfig, type LibrdkafkaConfig } from './librdkafka-config.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { OutstandingList, type OutstandingLinks } from './outstanding-list.js';
@@ -96,14 +95,13 @@ export type SerializedValue = Buffer | string | null;
 
 export type Serializer = (value: unknown, output: OutputRecord) => SerializedValue | PromiseLike<SerializedValue>;
 
+const DEAD_LETTER_TOPIC = 'a topic name, or false to only log failed records';
+
 const optionsSchema = z.strictObject({
   brokers: brokersOption,
-  deadLetterTopic: z.union(
-    [z.string().min(1, { error: 'a topic name, or false to only log failed records' }), z.literal(false)],
-    {
-      error: 'a topic name, or false to only log failed records',
-    },
-  ),
+  deadLetterTopic: z.union([z.string().min(1, { error: DEAD_LETTER_TOPIC }), z.literal(false)], {
+    error: DEAD_LETTER_TOPIC,
+  }),
   serialize: fn<Serializer>('a serializer').optional(),
   logger: loggerOption,
   deadLetterLog: deadLetterLogOption,
@@ -429,7 +427,7 @@ class ProducerSession<R, S> {
         this.serializeFailed(outcome, error);
         return;
       }
-      if (!isThenable(value)) {
+      if (!isPromiseLike(value)) {
         this.enqueue(pendingOutput(output, value, outcome, undefined));
         return;
       }
@@ -441,7 +439,7 @@ class ProducerSession<R, S> {
         this.serializeFailed(outcome, error);
         return;
       }
-      if (!values.some(isThenable)) {
+      if (!values.some(isPromiseLike)) {
         this.produceSerialized(outcome, values as SerializedValue[]);
         return;
       }
